@@ -1,0 +1,333 @@
+//! The addon catalog: the folders under `addons/`, embedded at compile time.
+//!
+//! This module owns reading and checking `addon.yaml` and ordering addons by
+//! their dependencies. It does not render templates (that is `render`) and
+//! does not talk to a cluster.
+
+mod settings;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+
+use include_dir::{Dir, include_dir};
+use serde::{Deserialize, Serialize};
+
+pub use settings::{SettingDef, SettingType, is_dns_zone};
+
+static ADDONS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/addons");
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("addons/{addon}/addon.yaml: {message}")]
+    Invalid { addon: String, message: String },
+    #[error("addons: dependency cycle through {0}")]
+    Cycle(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Installed by Argo CD from a Helm chart.
+    Helm,
+    /// Applied from a release manifest (Argo CD itself).
+    Manifest,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chart {
+    pub repo: String,
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub oci: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseManifest {
+    pub version: String,
+    pub url: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddonFile {
+    description: String,
+    kind: Kind,
+    chart: Option<Chart>,
+    manifest: Option<ReleaseManifest>,
+    namespace: String,
+    service_account: Option<String>,
+    #[serde(default)]
+    depends_on: Vec<String>,
+    #[serde(default)]
+    settings: BTreeMap<String, SettingDef>,
+}
+
+/// One addon folder.
+#[derive(Debug, Clone)]
+pub struct Addon {
+    pub name: String,
+    pub description: String,
+    pub kind: Kind,
+    pub chart: Option<Chart>,
+    pub manifest: Option<ReleaseManifest>,
+    pub namespace: String,
+    pub service_account: Option<String>,
+    pub depends_on: Vec<String>,
+    pub settings: BTreeMap<String, SettingDef>,
+    /// Argo CD sync wave: one more than the highest wave it depends on.
+    pub sync_wave: u32,
+    pub values_template: Option<&'static str>,
+    pub policy_template: Option<&'static str>,
+    /// `(file name without .tera, template)`, sorted by file name.
+    pub manifest_templates: Vec<(String, &'static str)>,
+}
+
+impl Addon {
+    /// The addon gets an IAM role through EKS Pod Identity.
+    pub fn has_identity(&self) -> bool {
+        self.policy_template.is_some()
+    }
+
+    /// The addon's name as a Terraform identifier.
+    pub fn ident(&self) -> String {
+        self.name.replace('-', "_")
+    }
+
+    /// What `addons list` shows as the version.
+    pub fn version(&self) -> &str {
+        match (&self.chart, &self.manifest) {
+            (Some(chart), _) => &chart.version,
+            (None, Some(manifest)) => &manifest.version,
+            (None, None) => "",
+        }
+    }
+}
+
+/// Every addon, in dependency order (an addon comes after what it needs).
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    addons: Vec<Addon>,
+}
+
+impl Catalog {
+    /// The catalog compiled into this binary.
+    pub fn embedded() -> Result<&'static Catalog, &'static CatalogError> {
+        static CATALOG: OnceLock<Result<Catalog, CatalogError>> = OnceLock::new();
+        CATALOG.get_or_init(|| Catalog::from_dir(&ADDONS)).as_ref()
+    }
+
+    fn from_dir(dir: &'static Dir<'static>) -> Result<Catalog, CatalogError> {
+        let mut addons = Vec::new();
+        for folder in dir.dirs() {
+            addons.push(load_addon(folder)?);
+        }
+        order(addons).map(|addons| Catalog { addons })
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Addon> {
+        self.addons.iter()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Addon> {
+        self.addons.iter().find(|a| a.name == name)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.addons.iter().map(|a| a.name.as_str()).collect()
+    }
+}
+
+fn load_addon(folder: &'static Dir<'static>) -> Result<Addon, CatalogError> {
+    let name = folder
+        .path()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let invalid = |message: String| CatalogError::Invalid {
+        addon: name.clone(),
+        message,
+    };
+    let text = |file: &str| {
+        folder
+            .get_file(folder.path().join(file))
+            .map(|f| {
+                f.contents_utf8()
+                    .ok_or_else(|| invalid(format!("{file} is not UTF-8")))
+            })
+            .transpose()
+    };
+    let yaml = text("addon.yaml")?.ok_or_else(|| invalid("missing".into()))?;
+    let de = serde_norway::Deserializer::from_str(yaml);
+    let file: AddonFile = serde_path_to_error::deserialize(de)
+        .map_err(|e| invalid(format!("{}: {}", e.path(), e.inner())))?;
+    if !crate::config::is_dns_label(&name) {
+        return Err(invalid("folder name must be a lowercase DNS label".into()));
+    }
+    match (file.kind, &file.chart, &file.manifest) {
+        (Kind::Helm, Some(_), None) | (Kind::Manifest, None, Some(_)) => {}
+        (Kind::Helm, _, _) => {
+            return Err(invalid("kind: helm needs `chart` and no `manifest`".into()));
+        }
+        (Kind::Manifest, _, _) => {
+            return Err(invalid(
+                "kind: manifest needs `manifest` and no `chart`".into(),
+            ));
+        }
+    }
+    for (key, def) in &file.settings {
+        if key == "enabled" {
+            return Err(invalid("settings.enabled is reserved".into()));
+        }
+        if let Some(default) = &def.default {
+            def.check(default)
+                .map_err(|e| invalid(format!("settings.{key}.default: {e}")))?;
+        }
+        if def.kind == SettingType::Enum && def.values.is_empty() {
+            return Err(invalid(format!("settings.{key}: an enum needs `values`")));
+        }
+    }
+    let policy_template = text("policy.tf.tera")?;
+    if policy_template.is_some() && file.service_account.is_none() {
+        return Err(invalid(
+            "policy.tf.tera needs `service_account` to bind the role to".into(),
+        ));
+    }
+    let values_template = text("values.yaml.tera")?;
+    if file.kind == Kind::Helm && values_template.is_none() {
+        return Err(invalid("kind: helm needs values.yaml.tera".into()));
+    }
+    let mut manifest_templates = Vec::new();
+    if let Some(manifests) = folder.get_dir(folder.path().join("manifests")) {
+        for f in manifests.files() {
+            let file_name = f
+                .path()
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let Some(stem) = file_name.strip_suffix(".tera") else {
+                return Err(invalid(format!("manifests/{file_name} must end in .tera")));
+            };
+            let body = f
+                .contents_utf8()
+                .ok_or_else(|| invalid(format!("manifests/{file_name} is not UTF-8")))?;
+            manifest_templates.push((stem.to_string(), body));
+        }
+    }
+    manifest_templates.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Addon {
+        name: name.clone(),
+        description: file.description,
+        kind: file.kind,
+        chart: file.chart,
+        manifest: file.manifest,
+        namespace: file.namespace,
+        service_account: file.service_account,
+        depends_on: file.depends_on,
+        settings: file.settings,
+        sync_wave: 0,
+        values_template,
+        policy_template,
+        manifest_templates,
+    })
+}
+
+/// Sorts addons so each follows its dependencies (ties by name) and sets
+/// each one's sync wave.
+fn order(mut pending: Vec<Addon>) -> Result<Vec<Addon>, CatalogError> {
+    let known: BTreeSet<String> = pending.iter().map(|a| a.name.clone()).collect();
+    for addon in &pending {
+        if let Some(missing) = addon.depends_on.iter().find(|d| !known.contains(*d)) {
+            return Err(CatalogError::Invalid {
+                addon: addon.name.clone(),
+                message: format!("depends_on: no addon named {missing:?}"),
+            });
+        }
+    }
+    pending.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut waves: BTreeMap<String, u32> = BTreeMap::new();
+    let mut ordered = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let ready = pending
+            .iter()
+            .position(|a| a.depends_on.iter().all(|d| waves.contains_key(d)))
+            .ok_or_else(|| CatalogError::Cycle(pending[0].name.clone()))?;
+        let mut addon = pending.remove(ready);
+        addon.sync_wave = addon
+            .depends_on
+            .iter()
+            .map(|d| waves[d] + 1)
+            .max()
+            .unwrap_or(0);
+        waves.insert(addon.name.clone(), addon.sync_wave);
+        ordered.push(addon);
+    }
+    ordered.sort_by_key(|a| a.sync_wave);
+    Ok(ordered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_catalog_loads() {
+        let catalog = Catalog::embedded().expect("embedded catalog is valid");
+        assert!(catalog.get("argocd").is_some());
+        for addon in catalog.iter() {
+            for dep in &addon.depends_on {
+                assert!(catalog.get(dep).unwrap().sync_wave < addon.sync_wave);
+            }
+        }
+    }
+
+    fn stub(name: &str, deps: &[&str]) -> Addon {
+        Addon {
+            name: name.into(),
+            description: String::new(),
+            kind: Kind::Helm,
+            chart: None,
+            manifest: None,
+            namespace: name.into(),
+            service_account: None,
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            settings: BTreeMap::new(),
+            sync_wave: 0,
+            values_template: None,
+            policy_template: None,
+            manifest_templates: vec![],
+        }
+    }
+
+    #[test]
+    fn orders_by_dependency_and_sets_waves() {
+        let ordered = order(vec![
+            stub("c", &["b"]),
+            stub("b", &["a"]),
+            stub("a", &[]),
+            stub("d", &["a"]),
+        ])
+        .unwrap();
+        let got: Vec<_> = ordered
+            .iter()
+            .map(|a| (a.name.as_str(), a.sync_wave))
+            .collect();
+        assert_eq!(got, [("a", 0), ("b", 1), ("d", 1), ("c", 2)]);
+    }
+
+    #[test]
+    fn rejects_cycles_and_unknown_dependencies() {
+        assert!(matches!(
+            order(vec![stub("a", &["b"]), stub("b", &["a"])]),
+            Err(CatalogError::Cycle(_))
+        ));
+        assert!(matches!(
+            order(vec![stub("a", &["zz"])]),
+            Err(CatalogError::Invalid { .. })
+        ));
+    }
+}

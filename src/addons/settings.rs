@@ -1,0 +1,220 @@
+//! The typed settings an addon declares in its `addon.yaml`, and how a
+//! user's value for one is checked.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SettingType {
+    String,
+    Bool,
+    Integer,
+    Enum,
+    Domains,
+    SecretPrefix,
+    GitUrl,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingDef {
+    #[serde(rename = "type")]
+    pub kind: SettingType,
+    /// Absent: the setting is unset unless the user gives it.
+    pub default: Option<Value>,
+    pub help: String,
+    #[serde(default)]
+    pub values: Vec<String>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+}
+
+impl SettingDef {
+    /// What a valid value looks like, for error messages and `addons list`.
+    pub fn allowed(&self) -> String {
+        match self.kind {
+            SettingType::String => "a non-empty string".into(),
+            SettingType::Bool => "true or false".into(),
+            SettingType::Integer => match (self.min, self.max) {
+                (Some(min), Some(max)) => format!("an integer from {min} to {max}"),
+                (Some(min), None) => format!("an integer of at least {min}"),
+                (None, Some(max)) => format!("an integer of at most {max}"),
+                (None, None) => "an integer".into(),
+            },
+            SettingType::Enum => format!("one of {}", self.values.join(", ")),
+            SettingType::Domains => "a list of DNS zone names like example.com".into(),
+            SettingType::SecretPrefix => {
+                "a path prefix of letters, digits and /_+=.@- ending in / (like acme/)".into()
+            }
+            SettingType::GitUrl => "a git URL (https://…, ssh://… or git@host:path)".into(),
+        }
+    }
+
+    /// Checks `value`; the error says what was wrong and what is allowed.
+    pub fn check(&self, value: &Value) -> Result<(), String> {
+        let ok = match (self.kind, value) {
+            (SettingType::String, Value::String(s)) => !s.trim().is_empty(),
+            (SettingType::Bool, Value::Bool(_)) => true,
+            (SettingType::Integer, Value::Number(n)) => n.as_i64().is_some_and(|n| {
+                self.min.is_none_or(|min| n >= min) && self.max.is_none_or(|max| n <= max)
+            }),
+            (SettingType::Enum, Value::String(s)) => self.values.iter().any(|v| v == s),
+            (SettingType::Domains, Value::Array(items)) => {
+                for item in items {
+                    match item {
+                        Value::String(s) if is_dns_zone(s) => {}
+                        other => {
+                            return Err(format!("{other} is not a DNS zone name like example.com"));
+                        }
+                    }
+                }
+                let mut names: Vec<_> = items.iter().filter_map(Value::as_str).collect();
+                names.sort_unstable();
+                if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
+                    return Err(format!("zone {:?} is listed twice", pair[0]));
+                }
+                true
+            }
+            (SettingType::SecretPrefix, Value::String(s)) => is_secret_prefix(s),
+            (SettingType::GitUrl, Value::String(s)) => is_git_url(s),
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{value} is not allowed: expected {}",
+                self.allowed()
+            ))
+        }
+    }
+}
+
+/// A public DNS zone name: dot-separated labels of letters, digits and
+/// hyphens, at least two labels, an optional trailing dot.
+pub fn is_dns_zone(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    let labels: Vec<&str> = s.split('.').collect();
+    s.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+/// A Secrets Manager / SSM name prefix that can end an IAM resource ARN.
+fn is_secret_prefix(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 256
+        && s.ends_with('/')
+        && !s.starts_with('/')
+        && !s.contains("//")
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b))
+}
+
+fn is_git_url(s: &str) -> bool {
+    let host_and_path = |rest: &str| {
+        rest.split_once('/').is_some_and(|(host, path)| {
+            !host.is_empty() && !path.is_empty() && !host.contains(char::is_whitespace)
+        })
+    };
+    if s.contains(char::is_whitespace) {
+        return false;
+    }
+    if let Some(rest) = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("ssh://"))
+    {
+        return host_and_path(rest);
+    }
+    s.strip_prefix("git@")
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(host, path)| !host.is_empty() && !path.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn def(kind: SettingType) -> SettingDef {
+        SettingDef {
+            kind,
+            default: None,
+            help: String::new(),
+            values: vec!["sync".into(), "upsert-only".into()],
+            min: Some(1),
+            max: Some(10),
+        }
+    }
+
+    #[test]
+    fn checks_each_type() {
+        assert!(def(SettingType::String).check(&json!("x")).is_ok());
+        assert!(def(SettingType::String).check(&json!(" ")).is_err());
+        assert!(def(SettingType::Bool).check(&json!("yes")).is_err());
+        assert!(def(SettingType::Integer).check(&json!(10)).is_ok());
+        assert!(def(SettingType::Integer).check(&json!(11)).is_err());
+        assert!(def(SettingType::Enum).check(&json!("sync")).is_ok());
+        let err = def(SettingType::Enum).check(&json!("delete")).unwrap_err();
+        assert!(err.contains("one of sync, upsert-only"), "{err}");
+    }
+
+    #[test]
+    fn domains() {
+        let d = def(SettingType::Domains);
+        assert!(
+            d.check(&json!(["example.com", "dev.example.co.uk."]))
+                .is_ok()
+        );
+        assert!(d.check(&json!([])).is_ok());
+        assert!(d.check(&json!(["localhost"])).is_err());
+        assert!(d.check(&json!(["Example.com"])).is_err());
+        assert!(d.check(&json!(["-a.com"])).is_err());
+        assert!(d.check(&json!("example.com")).is_err());
+        assert!(
+            d.check(&json!(["a.com", "a.com"]))
+                .unwrap_err()
+                .contains("twice")
+        );
+    }
+
+    #[test]
+    fn secret_prefixes() {
+        let d = def(SettingType::SecretPrefix);
+        assert!(d.check(&json!("acme/")).is_ok());
+        assert!(d.check(&json!("acme/prod/")).is_ok());
+        for bad in ["acme", "/acme/", "ac me/", "acme//", "a*/"] {
+            assert!(d.check(&json!(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn git_urls() {
+        let d = def(SettingType::GitUrl);
+        for good in [
+            "https://github.com/acme/platform.git",
+            "ssh://git@github.com/acme/platform.git",
+            "git@github.com:acme/platform.git",
+        ] {
+            assert!(d.check(&json!(good)).is_ok(), "{good}");
+        }
+        for bad in [
+            "github.com/acme",
+            "https://",
+            "ftp://x/y",
+            "git@github.com",
+            "https://a b/c",
+        ] {
+            assert!(d.check(&json!(bad)).is_err(), "{bad}");
+        }
+    }
+}

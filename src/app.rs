@@ -1,0 +1,42 @@
+//! The edge between the command line and the domain modules: runs one
+//! parsed command and decides the exit code of an error.
+
+use anyhow::Result;
+
+use crate::addons::Catalog;
+use crate::cli::{AddonsCommand, Cli, ClusterCommand, Command};
+use crate::cluster;
+use crate::config::{ConfigError, Request};
+use crate::ui::Printer;
+
+/// Exit codes (DESIGN.md section 6).
+pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
+    match cli.command {
+        Command::Cluster(ClusterCommand::Render(args)) => {
+            let request = Request {
+                config: cli.config,
+                region: args.cluster.region,
+                name: args.cluster.name,
+            };
+            let summary = cluster::render(&request, args.out.as_deref())?;
+            printer.rendered(&summary);
+        }
+        Command::Addons(AddonsCommand::List) => {
+            let catalog = Catalog::embedded().map_err(|e| anyhow::anyhow!("{e}"))?;
+            printer.addons(catalog);
+        }
+    }
+    Ok(())
+}
+
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    let config = err.downcast_ref::<ConfigError>().is_some()
+        || matches!(
+            err.downcast_ref::<cluster::ClusterError>(),
+            Some(cluster::ClusterError::Config(_))
+        );
+    if config { EXIT_USAGE } else { EXIT_FAILURE }
+}

@@ -1,0 +1,93 @@
+//! Command-line definitions (clap derive). Only definitions: what each
+//! command does lives in `app.rs` and the domain modules.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Disposable Amazon EKS clusters: render, build, verify and remove a
+/// complete cluster and its operator stack.
+#[derive(Debug, Parser)]
+#[command(name = "terrace", version, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file [default: ./terrace.yaml when present]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Output format
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// More detail (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// -1 quiet, 0 normal, 1+ verbose.
+    pub fn verbosity(&self) -> i8 {
+        if self.quiet {
+            -1
+        } else {
+            self.verbose.min(3) as i8
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable lines
+    Text,
+    /// One JSON object per line
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Work with one cluster
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// The operator stack Terrace installs
+    #[command(subcommand)]
+    Addons(AddonsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Write the cluster's Terraform and Kubernetes manifests (offline: no AWS account needed)
+    Render(RenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// AWS region of the cluster, e.g. us-east-1
+    #[arg(long)]
+    pub region: String,
+
+    /// Cluster name [default: <fleet>-<region>]
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// Output directory [default: .terrace/<name>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AddonsCommand {
+    /// List the addons, their pinned versions and what they depend on
+    List,
+}

@@ -1,0 +1,184 @@
+//! The cluster spec: configuration layers, defaults and validation.
+//!
+//! This module turns the command line, an optional `terrace.yaml` and the
+//! built-in defaults into one validated [`ClusterSpec`]. It owns every rule
+//! about what a valid cluster is, and reports every problem at once with the
+//! file, the field path and what is allowed. It does no network I/O and
+//! knows nothing of Terraform or Kubernetes.
+
+mod cidr;
+mod file;
+mod names;
+pub mod regions;
+mod resolve;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub use cidr::Cidr;
+pub use file::Nat;
+pub use names::{EventRules, NameLimit, Names};
+pub use resolve::{Request, load, load_fleet};
+
+/// Kubernetes minor versions EKS supports that Terrace builds.
+pub const SUPPORTED_VERSIONS: &[&str] = &["1.32", "1.33", "1.34", "1.35"];
+
+/// The taint on the system node group: only critical addons run there.
+pub const SYSTEM_TAINT_KEY: &str = "CriticalAddonsOnly";
+pub const SYSTEM_TAINT_VALUE: &str = "true";
+
+/// One cluster, fully resolved and validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterSpec {
+    pub fleet: String,
+    pub name: String,
+    pub region: String,
+    pub kubernetes_version: String,
+    pub network: Network,
+    pub endpoint: Endpoint,
+    pub system_nodes: SystemNodes,
+    pub logs: Logs,
+    /// Every addon of the catalog, enabled or not, with its settings.
+    pub addons: BTreeMap<String, AddonSpec>,
+    pub names: Names,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Network {
+    pub cidr: Cidr,
+    pub azs: u32,
+    pub nat: Nat,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoint {
+    pub public: bool,
+    pub public_cidrs: Vec<Cidr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Arch {
+    #[serde(rename = "amd64")]
+    Amd64,
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemNodes {
+    pub instance_types: Vec<String>,
+    pub min: u32,
+    pub desired: u32,
+    pub max: u32,
+    pub disk_size_gb: u32,
+    pub arch: Arch,
+}
+
+impl SystemNodes {
+    /// The EKS AMI type for the node group's architecture.
+    pub fn ami_type(&self) -> &'static str {
+        match self.arch {
+            Arch::Amd64 => "AL2023_x86_64_STANDARD",
+            Arch::Arm64 => "AL2023_ARM_64_STANDARD",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Logs {
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AddonSpec {
+    pub enabled: bool,
+    /// Declared settings with a value (the user's, else the default).
+    pub settings: BTreeMap<String, Value>,
+}
+
+impl ClusterSpec {
+    pub fn addon_enabled(&self, name: &str) -> bool {
+        self.addons.get(name).is_some_and(|a| a.enabled)
+    }
+}
+
+/// A lowercase RFC 1123 label that starts with a letter.
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && !s.ends_with('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Where a problem was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    File(PathBuf),
+    CommandLine,
+    BuiltIn,
+}
+
+/// One thing wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub location: Location,
+    /// `clusters[1].network.cidr`, or a flag like `--region`.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Location::File(path) => write!(f, "{}: ", path.display())?,
+            Location::BuiltIn => write!(f, "built-in defaults: ")?,
+            Location::CommandLine => {}
+        }
+        if self.field.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Problem>),
+    #[error(transparent)]
+    Catalog(#[from] &'static crate::addons::CatalogError),
+}
+
+impl ConfigError {
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            ConfigError::Invalid(problems) => problems.iter().map(ToString::to_string).collect(),
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_labels() {
+        assert!(is_dns_label("terrace-us-east-1"));
+        for bad in ["", "Terrace", "1abc", "a_b", "a-", &"a".repeat(64)] {
+            assert!(!is_dns_label(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Terrace: disposable Amazon EKS clusters.
+//!
+//! The library holds every domain module; `main.rs` only parses arguments,
+//! calls [`run`](cli::run) and maps errors to exit codes.
+
+pub mod addons;
+pub mod app;
+pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod render;
+pub mod ui;

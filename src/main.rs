@@ -1,0 +1,18 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use terrace::app;
+use terrace::cli::Cli;
+use terrace::ui::Printer;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let printer = Printer::new(cli.output, cli.verbosity());
+    match app::run(cli, &printer) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            printer.error(&err);
+            ExitCode::from(app::exit_code(&err))
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! A rendered work directory in memory, and writing it to disk atomically.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The entries a render owns inside its output directory.
+const RENDERED: &[&str] = &["terraform", "manifests"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("{}: {action}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: io::Error,
+    },
+    #[error(
+        "--out {}: holds {entry:?}, which Terrace did not render; choose a new or empty directory",
+        dir.display()
+    )]
+    Foreign { dir: PathBuf, entry: String },
+}
+
+/// Files by path relative to the output directory, `/`-separated.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tree {
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Tree {
+    pub fn insert(&mut self, path: String, contents: impl Into<Vec<u8>>) {
+        self.files.insert(path, contents.into());
+    }
+
+    pub fn get(&self, path: &str) -> Option<&[u8]> {
+        self.files.get(path).map(Vec::as_slice)
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.files.iter().map(|(p, c)| (p.as_str(), c.as_slice()))
+    }
+
+    /// Replaces `dir` with this tree. The tree is built in a temporary
+    /// directory beside `dir` and renamed into place, so a failure at any
+    /// point leaves the previous render untouched. A `dir` holding anything
+    /// a render does not produce is refused rather than overwritten.
+    pub fn write_atomic(&self, dir: &Path) -> Result<(), WriteError> {
+        fn io_err(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> WriteError {
+            let path = path.to_path_buf();
+            move |source| WriteError::Io {
+                path,
+                action,
+                source,
+            }
+        }
+        let exists = dir.try_exists().map_err(io_err(dir, "cannot inspect"))?;
+        if exists {
+            for entry in fs::read_dir(dir).map_err(io_err(dir, "cannot list"))? {
+                let entry = entry.map_err(io_err(dir, "cannot list"))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !RENDERED.contains(&name.as_str()) {
+                    return Err(WriteError::Foreign {
+                        dir: dir.to_path_buf(),
+                        entry: name,
+                    });
+                }
+            }
+        }
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).map_err(io_err(&parent, "cannot create"))?;
+        let staging = tempfile::Builder::new()
+            .prefix(".terrace-render-")
+            .tempdir_in(&parent)
+            .map_err(io_err(&parent, "cannot create a temporary directory in"))?;
+        for (rel, contents) in &self.files {
+            let path = staging.path().join(rel);
+            if let Some(p) = path.parent() {
+                fs::create_dir_all(p).map_err(io_err(p, "cannot create"))?;
+            }
+            fs::write(&path, contents).map_err(io_err(&path, "cannot write"))?;
+        }
+        if exists {
+            let retired = tempfile::Builder::new()
+                .prefix(".terrace-previous-")
+                .tempdir_in(&parent)
+                .map_err(io_err(&parent, "cannot create a temporary directory in"))?;
+            let old = retired.path().join("render");
+            fs::rename(dir, &old).map_err(io_err(dir, "cannot move aside"))?;
+            if let Err(source) = fs::rename(staging.path(), dir) {
+                // Put the previous render back so the directory is never lost.
+                let _ = fs::rename(&old, dir);
+                return Err(WriteError::Io {
+                    path: dir.to_path_buf(),
+                    action: "cannot replace",
+                    source,
+                });
+            }
+            drop(retired);
+        } else {
+            fs::rename(staging.path(), dir).map_err(io_err(dir, "cannot create"))?;
+        }
+        // The staging directory now lives at `dir`; keep it from being removed.
+        let _ = staging.keep();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[(&str, &str)]) -> Tree {
+        let mut t = Tree::default();
+        for (p, c) in files {
+            t.insert(p.to_string(), *c);
+        }
+        t
+    }
+
+    #[test]
+    fn writes_and_replaces() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out/cluster");
+        tree(&[("terraform/main.tf", "a"), ("manifests/x/app.yaml", "b")])
+            .write_atomic(&dir)
+            .unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.join("terraform/main.tf")).unwrap(),
+            "a"
+        );
+        tree(&[("terraform/main.tf", "c")])
+            .write_atomic(&dir)
+            .unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.join("terraform/main.tf")).unwrap(),
+            "c"
+        );
+        assert!(
+            !dir.join("manifests").exists(),
+            "a re-render drops files it no longer produces"
+        );
+        let leftovers: Vec<_> = fs::read_dir(dir.parent().unwrap()).unwrap().collect();
+        assert_eq!(
+            leftovers.len(),
+            1,
+            "no staging or retired directories remain"
+        );
+    }
+
+    #[test]
+    fn refuses_a_directory_it_did_not_render() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
+        let err = tree(&[("terraform/main.tf", "a")])
+            .write_atomic(tmp.path())
+            .unwrap_err();
+        assert!(err.to_string().contains("notes.txt"), "{err}");
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("notes.txt")).unwrap(),
+            "mine"
+        );
+        assert!(!tmp.path().join("terraform").exists());
+    }
+}

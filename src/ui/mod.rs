@@ -1,0 +1,153 @@
+//! The one place that prints. Commands hand results here; text goes to a
+//! person, `--output json` gives one JSON object per line for CI. Errors go
+//! to stderr as text, to stdout as a JSON object in JSON mode.
+
+use std::io::Write;
+
+use serde_json::json;
+
+use crate::addons::{Catalog, Kind};
+use crate::cli::OutputFormat;
+use crate::cluster::{ClusterError, RenderSummary};
+use crate::config::ConfigError;
+
+pub struct Printer {
+    format: OutputFormat,
+    verbosity: i8,
+}
+
+impl Printer {
+    pub fn new(format: OutputFormat, verbosity: i8) -> Printer {
+        Printer { format, verbosity }
+    }
+
+    fn json(&self, value: serde_json::Value) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{value}");
+    }
+
+    fn line(&self, text: &str) {
+        if self.verbosity >= 0 {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{text}");
+        }
+    }
+
+    pub fn rendered(&self, s: &RenderSummary) {
+        match self.format {
+            OutputFormat::Json => self.json(json!({ "event": "rendered", "summary": s })),
+            OutputFormat::Text => {
+                self.line(&format!(
+                    "Rendered {} ({}) into {}",
+                    s.cluster,
+                    s.region,
+                    s.dir.display()
+                ));
+                self.line(&format!("  terraform/  {} files", s.terraform_files));
+                self.line(&format!("  manifests/  {} files", s.manifests.len()));
+                if self.verbosity > 0 {
+                    for m in &s.manifests {
+                        self.line(&format!("    {m}"));
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn addons(&self, catalog: &Catalog) {
+        match self.format {
+            OutputFormat::Json => {
+                let addons: Vec<_> = catalog
+                    .iter()
+                    .map(|a| {
+                        json!({
+                            "name": a.name,
+                            "description": a.description,
+                            "kind": a.kind,
+                            "version": a.version(),
+                            "chart": a.chart,
+                            "manifest": a.manifest,
+                            "namespace": a.namespace,
+                            "depends_on": a.depends_on,
+                            "sync_wave": a.sync_wave,
+                            "identity": a.has_identity(),
+                            "settings": a.settings.iter().map(|(k, d)| (k.clone(), json!({
+                                "allowed": d.allowed(), "default": d.default, "help": d.help,
+                            }))).collect::<serde_json::Map<_, _>>(),
+                        })
+                    })
+                    .collect();
+                self.json(json!({ "addons": addons }));
+            }
+            OutputFormat::Text => {
+                let rows: Vec<[String; 5]> = catalog
+                    .iter()
+                    .map(|a| {
+                        let source = match (a.kind, &a.chart, &a.manifest) {
+                            (Kind::Helm, Some(c), _) if c.oci => {
+                                format!("oci://{}/{}", c.repo, c.name)
+                            }
+                            (Kind::Helm, Some(c), _) => format!("{} {}", c.repo, c.name),
+                            (_, _, Some(m)) => m.url.clone(),
+                            _ => String::new(),
+                        };
+                        [
+                            a.name.clone(),
+                            a.version().to_string(),
+                            a.namespace.clone(),
+                            if a.depends_on.is_empty() {
+                                "-".into()
+                            } else {
+                                a.depends_on.join(",")
+                            },
+                            source,
+                        ]
+                    })
+                    .collect();
+                let header = ["NAME", "VERSION", "NAMESPACE", "NEEDS", "SOURCE"].map(String::from);
+                let widths: Vec<usize> = (0..5)
+                    .map(|i| {
+                        rows.iter()
+                            .chain([&header])
+                            .map(|r| r[i].len())
+                            .max()
+                            .unwrap_or(0)
+                    })
+                    .collect();
+                for row in [&header].into_iter().chain(rows.iter()) {
+                    let cells: Vec<String> = row
+                        .iter()
+                        .zip(&widths)
+                        .map(|(c, w)| format!("{c:<w$}"))
+                        .collect();
+                    self.line(cells.join("  ").trim_end());
+                }
+            }
+        }
+    }
+
+    /// Prints an error; configuration errors print one line per problem.
+    pub fn error(&self, err: &anyhow::Error) {
+        let problems: Vec<String> = match config_error(err) {
+            Some(config) => config.problems(),
+            None => vec![format!("{err:#}")],
+        };
+        match self.format {
+            OutputFormat::Json => self.json(json!({ "event": "error", "problems": problems })),
+            OutputFormat::Text => {
+                let mut out = std::io::stderr().lock();
+                for p in problems {
+                    let _ = writeln!(out, "error: {p}");
+                }
+            }
+        }
+    }
+}
+
+fn config_error(err: &anyhow::Error) -> Option<&ConfigError> {
+    err.downcast_ref::<ConfigError>()
+        .or(match err.downcast_ref::<ClusterError>() {
+            Some(ClusterError::Config(c)) => Some(c),
+            _ => None,
+        })
+}

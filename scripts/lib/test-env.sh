@@ -1,0 +1,43 @@
+# Sourced by scripts/test and scripts/check-render: installs and locates
+# the tools the tests use, and exports their settings. Idempotent.
+
+step() { printf '\n==> %s\n' "$*"; }
+
+root="$(pwd)"
+export TERRACE_TEST_CACHE="${TERRACE_TEST_CACHE:-$root/.cache/test}"
+export TERRACE_SHARED="${TERRACE_SHARED:-$(cd "$root/.." && pwd)/shared}"
+mkdir -p "$TERRACE_TEST_CACHE"
+
+# Python tools, pinned, in a private virtualenv.
+venv="$TERRACE_TEST_CACHE/venv"
+if ! "$venv/bin/checkov" --version >/dev/null 2>&1; then
+  step "installing checkov into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'checkov==3.3.30'
+fi
+export PATH="$venv/bin:$PATH"
+
+# Terraform: use the machine's provider mirror when there is one, so init
+# and validate work offline; share one plugin cache between test runs.
+if [ -z "${TERRACE_TF_PROVIDER_MIRROR:-}" ]; then
+  provider="$(find / -xdev \( -path /proc -o -path "$root/target" \) -prune -o \
+    -type f -name 'terraform-provider-aws_*' -path '*registry.terraform.io/hashicorp/aws/*' -print -quit 2>/dev/null || true)"
+  if [ -n "$provider" ]; then
+    # <mirror>/registry.terraform.io/hashicorp/aws/<version>/<os_arch>/<binary>
+    TERRACE_TF_PROVIDER_MIRROR="$(cd "$(dirname "$provider")/../../../../.." && pwd)"
+  fi
+fi
+mkdir -p "$TERRACE_TEST_CACHE/terraform-plugins"
+{
+  echo "plugin_cache_dir = \"$TERRACE_TEST_CACHE/terraform-plugins\""
+  if [ -n "${TERRACE_TF_PROVIDER_MIRROR:-}" ]; then
+    echo "provider_installation {"
+    echo "  filesystem_mirror {"
+    echo "    path = \"$TERRACE_TF_PROVIDER_MIRROR\""
+    echo "  }"
+    echo "}"
+  fi
+} > "$TERRACE_TEST_CACHE/terraform.rc"
+export TF_CLI_CONFIG_FILE="$TERRACE_TEST_CACHE/terraform.rc"
+export TF_IN_AUTOMATION=1
+export CHECKPOINT_DISABLE=1

@@ -1,7 +1,7 @@
 //! Terrace: disposable Amazon EKS clusters.
 //!
 //! The library holds every domain module; `main.rs` only parses arguments,
-//! calls [`run`](cli::run) and maps errors to exit codes.
+//! calls [`run`](app::run) and maps errors to exit codes.
 
 pub mod addons;
 pub mod app;
@@ -9,4 +9,5 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod render;
+pub mod tls;
 pub mod ui;

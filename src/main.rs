@@ -6,6 +6,7 @@ use terrace::cli::Cli;
 use terrace::ui::Printer;
 
 fn main() -> ExitCode {
+    terrace::tls::install_crypto_provider();
     let cli = Cli::parse();
     let printer = Printer::new(cli.output, cli.verbosity());
     match app::run(cli, &printer) {

@@ -10,12 +10,15 @@ mkdir -p "$TERRACE_TEST_CACHE"
 
 # Python tools, pinned, in a private virtualenv.
 venv="$TERRACE_TEST_CACHE/venv"
-if ! "$venv/bin/checkov" --version >/dev/null 2>&1; then
-  step "installing checkov into $venv"
+# moto 5.2.x answers GetBucketVersioning with an XML root the Rust SDK
+# rejects, hence the pin (../shared/STACK.md).
+if ! "$venv/bin/checkov" --version >/dev/null 2>&1 || ! [ -x "$venv/bin/moto_server" ]; then
+  step "installing checkov and moto into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'checkov==3.3.30'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'checkov==3.3.30' 'moto[server]==5.1.22'
 fi
 export PATH="$venv/bin:$PATH"
+export TERRACE_MOTO_SERVER="$venv/bin/moto_server"
 
 # Terraform: use the machine's provider mirror when there is one, so init
 # and validate work offline; share one plugin cache between test runs.

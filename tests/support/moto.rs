@@ -1,0 +1,157 @@
+//! The moto AWS emulator for integration tests.
+//!
+//! One `moto_server` per test binary, on a free loopback port, started on
+//! first use and killed when the test process exits. Each test takes its own
+//! AWS account (an STS AssumeRole into a fresh account id, which moto keeps
+//! apart), so tests running in parallel never see each other's resources.
+//! `scripts/test` installs moto; a missing install fails the test loudly.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Credentials of one emulated account, and where the emulator listens.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub endpoint: String,
+    pub id: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+}
+
+impl Account {
+    /// Environment for a child process (`terrace`, `terraform`) that must
+    /// talk to the emulator as this account and to nothing else.
+    pub fn env(&self, region: &str) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", &self.access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", &self.secret_access_key),
+            ("AWS_SESSION_TOKEN", &self.session_token),
+            ("AWS_REGION", region),
+            ("AWS_DEFAULT_REGION", region),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// An SDK config for this account in `region`.
+    pub async fn sdk_config(&self, region: &str) -> aws_config::SdkConfig {
+        let creds = aws_credential_types::Credentials::new(
+            &self.access_key_id,
+            &self.secret_access_key,
+            Some(self.session_token.clone()),
+            None,
+            "moto",
+        );
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(creds)
+            .load()
+            .await
+    }
+}
+
+struct Server {
+    endpoint: String,
+    _child: Mutex<Child>,
+}
+
+fn moto_server_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("TERRACE_MOTO_SERVER") {
+        return PathBuf::from(path);
+    }
+    let cached = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/test/venv/bin/moto_server");
+    if cached.is_file() {
+        return cached;
+    }
+    PathBuf::from("moto_server")
+}
+
+fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let binary = moto_server_binary();
+        let mut command = Command::new(&binary);
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // The server must not outlive the test binary, however it exits.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = command.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot start {} ({e}); run scripts/test, which installs moto",
+                binary.display()
+            )
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen on port {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _child: Mutex::new(child),
+        }
+    })
+}
+
+/// A fresh, empty emulated account.
+pub async fn account() -> Account {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let server = server();
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let id = format!(
+        "{:012}",
+        100_000_000_000 + u64::from(std::process::id()) * 1000 + n
+    );
+    let bootstrap = Account {
+        endpoint: server.endpoint.clone(),
+        id: "123456789012".into(),
+        access_key_id: "AKIATERRACETESTBOOT1".into(),
+        secret_access_key: "bootstrap".into(),
+        session_token: String::new(),
+    };
+    let sts = aws_sdk_sts::Client::new(&bootstrap.sdk_config("us-east-1").await);
+    let creds = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{id}:role/terrace-test"))
+        .role_session_name("terrace-test")
+        .send()
+        .await
+        .expect("moto AssumeRole")
+        .credentials
+        .expect("credentials");
+    Account {
+        endpoint: server.endpoint.clone(),
+        id,
+        access_key_id: creds.access_key_id,
+        secret_access_key: creds.secret_access_key,
+        session_token: creds.session_token,
+    }
+}

@@ -8,6 +8,8 @@ pub mod app;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod progress;
 pub mod render;
+pub mod terraform;
 pub mod tls;
 pub mod ui;

@@ -1,0 +1,89 @@
+//! Progress events: what long-running phases report while they work.
+//!
+//! Library code reports structured [`Event`]s to a [`Reporter`] and never
+//! prints; `ui` turns them into live progress, timestamped lines or JSON.
+
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Detail shown with `-v`.
+    Debug,
+    Info,
+    Warn,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// The phase reporting (`terraform`, `addons`, `sweep`, …).
+    pub phase: String,
+    pub level: Level,
+    pub message: String,
+    /// Machine-readable detail for `--output json` (resource address, …).
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub fields: Map<String, Value>,
+}
+
+impl Event {
+    pub fn new(phase: &str, level: Level, message: impl Into<String>) -> Event {
+        Event {
+            phase: phase.to_string(),
+            level,
+            message: message.into(),
+            fields: Map::new(),
+        }
+    }
+
+    pub fn info(phase: &str, message: impl Into<String>) -> Event {
+        Event::new(phase, Level::Info, message)
+    }
+
+    pub fn warn(phase: &str, message: impl Into<String>) -> Event {
+        Event::new(phase, Level::Warn, message)
+    }
+
+    pub fn debug(phase: &str, message: impl Into<String>) -> Event {
+        Event::new(phase, Level::Debug, message)
+    }
+
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Event {
+        self.fields.insert(
+            key.to_string(),
+            serde_json::to_value(value).unwrap_or(Value::Null),
+        );
+        self
+    }
+}
+
+pub trait Reporter: Send + Sync {
+    fn report(&self, event: Event);
+}
+
+/// Drops every event.
+pub struct Discard;
+
+impl Reporter for Discard {
+    fn report(&self, _event: Event) {}
+}
+
+/// Keeps every event, for tests.
+#[derive(Default)]
+pub struct Collect(Mutex<Vec<Event>>);
+
+impl Collect {
+    pub fn events(&self) -> Vec<Event> {
+        self.0.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl Reporter for Collect {
+    fn report(&self, event: Event) {
+        if let Ok(mut events) = self.0.lock() {
+            events.push(event);
+        }
+    }
+}

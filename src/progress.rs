@@ -59,6 +59,14 @@ impl Event {
     }
 }
 
+/// RFC 3339 UTC, second precision, for unix milliseconds.
+pub fn timestamp(ms: u64) -> String {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    DateTime::from_secs((ms / 1000) as i64)
+        .fmt(Format::DateTime)
+        .unwrap_or_default()
+}
+
 pub trait Reporter: Send + Sync {
     fn report(&self, event: Event);
 }

@@ -3,6 +3,9 @@
 //! step comes after which; it prints nothing (the caller hands results to
 //! `ui`).
 
+pub mod journal;
+pub mod lock;
+
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;

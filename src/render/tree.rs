@@ -8,6 +8,17 @@ use std::path::{Path, PathBuf};
 /// The entries a render owns inside its output directory.
 const RENDERED: &[&str] = &["terraform", "manifests"];
 
+/// What else Terrace keeps in a cluster's work directory (the journal, the
+/// local lock, Terraform's data directory and saved plan): a render leaves
+/// these alone, and refuses a directory holding anything else.
+pub const WORK_DIR_ENTRIES: &[&str] = &[
+    "journal.json",
+    "journal.json.tmp",
+    "lock",
+    "tfdata",
+    "tfplan",
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error("{}: {action}: {source}", path.display())]
@@ -50,10 +61,11 @@ impl Tree {
         self.files.iter().map(|(p, c)| (p.as_str(), c.as_slice()))
     }
 
-    /// Replaces `dir` with this tree. The tree is built in a temporary
-    /// directory beside `dir` and renamed into place, so a failure at any
-    /// point leaves the previous render untouched. A `dir` holding anything
-    /// a render does not produce is refused rather than overwritten.
+    /// Replaces the rendered folders of `dir` with this tree. The tree is
+    /// built in a temporary directory beside `dir` and renamed into place, so
+    /// a failure while building leaves the previous render untouched. A `dir`
+    /// holding anything Terrace does not keep there is refused rather than
+    /// overwritten; Terrace's own files (journal, lock) are kept.
     pub fn write_atomic(&self, dir: &Path) -> Result<(), WriteError> {
         fn io_err(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> WriteError {
             let path = path.to_path_buf();
@@ -68,7 +80,8 @@ impl Tree {
             for entry in fs::read_dir(dir).map_err(io_err(dir, "cannot list"))? {
                 let entry = entry.map_err(io_err(dir, "cannot list"))?;
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if !RENDERED.contains(&name.as_str()) {
+                if !RENDERED.contains(&name.as_str()) && !WORK_DIR_ENTRIES.contains(&name.as_str())
+                {
                     return Err(WriteError::Foreign {
                         dir: dir.to_path_buf(),
                         entry: name,
@@ -92,32 +105,40 @@ impl Tree {
             }
             fs::write(&path, contents).map_err(io_err(&path, "cannot write"))?;
         }
-        if exists {
-            let retired = tempfile::Builder::new()
-                .prefix(".terrace-previous-")
-                .tempdir_in(&parent)
-                .map_err(io_err(&parent, "cannot create a temporary directory in"))?;
-            let old = retired.path().join("render");
-            fs::rename(dir, &old).map_err(io_err(dir, "cannot move aside"))?;
-            if let Err(source) = fs::rename(staging.path(), dir) {
-                // Put the previous render back so the directory is never lost.
-                let _ = fs::rename(&old, dir);
-                return Err(WriteError::Io {
-                    path: dir.to_path_buf(),
-                    action: "cannot replace",
-                    source,
-                });
-            }
-            drop(retired);
-        } else {
+        if !exists {
             fs::rename(staging.path(), dir).map_err(io_err(dir, "cannot create"))?;
+            // The staging directory now is `dir`; keep it from being removed.
+            let _ = staging.keep();
+            return Ok(());
         }
-        // The staging directory now lives at `dir`; keep it from being removed.
-        let _ = staging.keep();
+        let retired = tempfile::Builder::new()
+            .prefix(".terrace-previous-")
+            .tempdir_in(&parent)
+            .map_err(io_err(&parent, "cannot create a temporary directory in"))?;
+        for folder in RENDERED {
+            let (new, old, current) = (
+                staging.path().join(folder),
+                retired.path().join(folder),
+                dir.join(folder),
+            );
+            if current.exists() {
+                fs::rename(&current, &old).map_err(io_err(&current, "cannot move aside"))?;
+            }
+            if new.exists() {
+                if let Err(source) = fs::rename(&new, &current) {
+                    // Put the previous render back so the directory is never lost.
+                    let _ = fs::rename(&old, &current);
+                    return Err(WriteError::Io {
+                        path: current,
+                        action: "cannot replace",
+                        source,
+                    });
+                }
+            }
+        }
         Ok(())
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +178,26 @@ mod tests {
             leftovers.len(),
             1,
             "no staging or retired directories remain"
+        );
+    }
+
+    #[test]
+    fn keeps_terraces_own_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        tree(&[("terraform/main.tf", "a")])
+            .write_atomic(tmp.path())
+            .unwrap();
+        fs::write(tmp.path().join("journal.json"), "{}").unwrap();
+        tree(&[("terraform/main.tf", "b")])
+            .write_atomic(tmp.path())
+            .unwrap();
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("journal.json")).unwrap(),
+            "{}"
+        );
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("terraform/main.tf")).unwrap(),
+            "b"
         );
     }
 

@@ -2,7 +2,9 @@
 //! person, `--output json` gives one JSON object per line for CI. Errors go
 //! to stderr as text, to stdout as a JSON object in JSON mode.
 
-use std::io::Write;
+mod live;
+
+use std::io::{IsTerminal, Write};
 
 use serde_json::json;
 
@@ -11,14 +13,32 @@ use crate::cli::OutputFormat;
 use crate::cluster::{ClusterError, RenderSummary};
 use crate::config::ConfigError;
 
+pub use live::duration;
+
 pub struct Printer {
     format: OutputFormat,
     verbosity: i8,
+    /// The live status line, when text goes to a terminal.
+    live: Option<live::Live>,
 }
 
 impl Printer {
     pub fn new(format: OutputFormat, verbosity: i8) -> Printer {
-        Printer { format, verbosity }
+        let live =
+            (format == OutputFormat::Text && verbosity >= 0 && std::io::stderr().is_terminal())
+                .then(live::Live::new);
+        Printer {
+            format,
+            verbosity,
+            live,
+        }
+    }
+
+    /// Ends live progress before a final summary or error is printed.
+    pub fn finish_progress(&self) {
+        if let Some(live) = &self.live {
+            live.finish();
+        }
     }
 
     fn json(&self, value: serde_json::Value) {
@@ -128,6 +148,7 @@ impl Printer {
 
     /// Prints an error; configuration errors print one line per problem.
     pub fn error(&self, err: &anyhow::Error) {
+        self.finish_progress();
         let problems: Vec<String> = match config_error(err) {
             Some(config) => config.problems(),
             None => vec![format!("{err:#}")],

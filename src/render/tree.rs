@@ -124,16 +124,16 @@ impl Tree {
             if current.exists() {
                 fs::rename(&current, &old).map_err(io_err(&current, "cannot move aside"))?;
             }
-            if new.exists() {
-                if let Err(source) = fs::rename(&new, &current) {
-                    // Put the previous render back so the directory is never lost.
-                    let _ = fs::rename(&old, &current);
-                    return Err(WriteError::Io {
-                        path: current,
-                        action: "cannot replace",
-                        source,
-                    });
-                }
+            if new.exists()
+                && let Err(source) = fs::rename(&new, &current)
+            {
+                // Put the previous render back so the directory is never lost.
+                let _ = fs::rename(&old, &current);
+                return Err(WriteError::Io {
+                    path: current,
+                    action: "cannot replace",
+                    source,
+                });
             }
         }
         Ok(())

@@ -83,10 +83,10 @@ impl Live {
     /// Removes the status line for good (before a final summary or error).
     pub(super) fn finish(&self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Ok(mut ticker) = self.ticker.lock() {
-            if let Some(handle) = ticker.take() {
-                let _ = handle.join();
-            }
+        if let Ok(mut ticker) = self.ticker.lock()
+            && let Some(handle) = ticker.take()
+        {
+            let _ = handle.join();
         }
         if let Ok(mut s) = self.status.lock() {
             if !s.done && s.phase_started.is_some() {

@@ -11,6 +11,8 @@ use crate::cli::OutputFormat;
 use crate::cluster::{ClusterError, RenderSummary};
 use crate::config::ConfigError;
 
+mod aws;
+
 pub struct Printer {
     format: OutputFormat,
     verbosity: i8,

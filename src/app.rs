@@ -73,12 +73,12 @@ pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
                 check_region(region)?;
             }
             let listing = block_on(async {
+                let aws = Aws::connect_default().await;
                 let regions = if args.regions.is_empty() {
-                    discovery::enabled_regions(&Aws::connect_default().await).await?
+                    discovery::enabled_regions(&aws).await?
                 } else {
                     args.regions.clone()
                 };
-                let aws = Aws::connect(&regions[0]).await;
                 Ok(discovery::list(&aws, &regions).await)
             })?;
             printer.cluster_list(&listing);

@@ -57,12 +57,25 @@ pub enum Command {
     /// The operator stack Terrace installs
     #[command(subcommand)]
     Addons(AddonsCommand),
+    /// The regional bucket that holds Terraform state
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Print an EKS bearer token as a kubectl ExecCredential (used by kubeconfig entries)
+    Token(TokenArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Write the cluster's Terraform and Kubernetes manifests (offline: no AWS account needed)
     Render(RenderArgs),
+    /// Check the account before building: credentials, region, quotas, names, terraform
+    Preflight(ClusterArgs),
+    /// Add (or update) the cluster's entry in a kubeconfig
+    Kubeconfig(KubeconfigArgs),
+    /// Terrace's clusters in the given regions, or in every enabled region
+    List(ListArgs),
+    /// State, version, endpoint and node groups of one cluster
+    Status(ClusterArgs),
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +97,51 @@ pub struct RenderArgs {
     /// Output directory [default: .terrace/<name>]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// Kubeconfig to update [default: first path of KUBECONFIG, else ~/.kube/config]
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Region to look in (repeat for more) [default: every region enabled for the account]
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Create the region's state bucket if missing and correct its settings
+    Bootstrap(RegionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RegionArgs {
+    /// AWS region, e.g. us-east-1
+    #[arg(long)]
+    pub region: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// EKS cluster name
+    #[arg(long)]
+    pub cluster: String,
+
+    /// AWS region of the cluster
+    #[arg(long)]
+    pub region: String,
+
+    /// IAM role to assume before signing
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

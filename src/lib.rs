@@ -5,6 +5,7 @@
 
 pub mod addons;
 pub mod app;
+pub mod aws;
 pub mod cli;
 pub mod cluster;
 pub mod config;

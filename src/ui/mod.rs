@@ -13,6 +13,8 @@ use crate::cli::OutputFormat;
 use crate::cluster::{ClusterError, RenderSummary};
 use crate::config::ConfigError;
 
+mod aws;
+
 pub use live::duration;
 
 pub struct Printer {

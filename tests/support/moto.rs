@@ -100,12 +100,25 @@ fn server() -> &'static Server {
                 Ok(())
             });
         }
-        let child = command.spawn().unwrap_or_else(|e| {
-            panic!(
-                "cannot start {} ({e}); run scripts/test, which installs moto",
-                binary.display()
-            )
+        // PR_SET_PDEATHSIG fires when the *thread* that forked the child
+        // exits, and each #[tokio::test] runs on its own short-lived thread:
+        // fork from a thread that lives as long as the test process.
+        let (spawned_tx, spawned_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = spawned_tx.send(command.spawn());
+            loop {
+                std::thread::park();
+            }
         });
+        let child = spawned_rx
+            .recv()
+            .expect("spawner thread")
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {} ({e}); run scripts/test, which installs moto",
+                    binary.display()
+                )
+            });
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(

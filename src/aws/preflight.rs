@@ -1,0 +1,499 @@
+//! Preflight: everything about an account that can be checked in seconds
+//! before Terraform spends half an hour finding it out. Each check is data
+//! (name, passed, detail, remedy); every check runs even when another
+//! fails, so one run lists every problem. This module reads from AWS and
+//! never changes anything; deciding to refuse (exit 3) is the caller's.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::{Aws, TAG_CLUSTER, TAG_MANAGED_BY, owned_by_terrace, sdk_message};
+use crate::config::{ClusterSpec, Nat};
+use crate::terraform::{BinaryError, MIN_VERSION, Terraform};
+
+/// AWS's default VPCs-per-region quota, assumed because the quota itself
+/// lives in Service Quotas, which Terrace does not call.
+pub const DEFAULT_VPC_QUOTA: usize = 5;
+
+/// The region DescribeRegions is asked in: a region that is not enabled
+/// refuses API calls, so it cannot say so itself. Terrace only supports the
+/// commercial partition, where us-east-1 is always enabled.
+const CONTROL_REGION: &str = "us-east-1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub passed: bool,
+    pub detail: String,
+    /// What to do about a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<String>,
+}
+
+impl Check {
+    fn pass(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            passed: true,
+            detail: detail.into(),
+            remedy: None,
+        }
+    }
+
+    fn fail(name: &'static str, detail: impl Into<String>, remedy: impl Into<String>) -> Check {
+        Check {
+            name,
+            passed: false,
+            detail: detail.into(),
+            remedy: Some(remedy.into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PreflightReport {
+    pub cluster: String,
+    pub region: String,
+    /// The caller's account, when the identity check could read it.
+    pub account: Option<String>,
+    pub passed: bool,
+    pub checks: Vec<Check>,
+}
+
+impl PreflightReport {
+    /// The error to stop with when any check failed.
+    pub fn refusal(&self) -> Option<Refused> {
+        let failed: Vec<&str> = self
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name)
+            .collect();
+        (!failed.is_empty()).then(|| Refused {
+            cluster: self.cluster.clone(),
+            failed: failed.join(", "),
+            count: failed.len(),
+        })
+    }
+}
+
+/// Preflight found something that would make `up` fail.
+#[derive(Debug, thiserror::Error)]
+#[error("preflight refused {cluster}: {count} check(s) failed ({failed})")]
+pub struct Refused {
+    pub cluster: String,
+    pub failed: String,
+    pub count: usize,
+}
+
+/// Runs every check for `spec` concurrently. `terraform` is the outcome of
+/// looking for the binary ([`Terraform::find`]), passed in so callers and
+/// tests decide where it comes from.
+pub async fn run(
+    spec: &ClusterSpec,
+    aws: &Aws,
+    terraform: &Result<Terraform, BinaryError>,
+) -> PreflightReport {
+    let ((identity, account), region, azs, cluster, roles, eips, vpcs) = futures::join!(
+        identity(aws),
+        region(aws, &spec.region),
+        availability_zones(aws, spec.network.azs),
+        cluster_name(aws, &spec.name),
+        iam_roles(aws, spec),
+        elastic_ips(aws, spec),
+        vpcs(aws, &spec.name),
+    );
+    let checks = vec![
+        identity,
+        region,
+        azs,
+        cluster,
+        roles,
+        eips,
+        vpcs,
+        terraform_check(terraform),
+    ];
+    PreflightReport {
+        cluster: spec.name.clone(),
+        region: spec.region.clone(),
+        account,
+        passed: checks.iter().all(|c| c.passed),
+        checks,
+    }
+}
+
+async fn identity(aws: &Aws) -> (Check, Option<String>) {
+    const NAME: &str = "caller identity";
+    match aws.sts().get_caller_identity().send().await {
+        Ok(out) => {
+            let account = out.account().unwrap_or_default().to_string();
+            let arn = out.arn().unwrap_or_default();
+            (
+                Check::pass(NAME, format!("account {account}, {arn}")),
+                Some(account),
+            )
+        }
+        Err(e) => (
+            Check::fail(
+                NAME,
+                sdk_message(&e),
+                "configure AWS credentials: set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            ),
+            None,
+        ),
+    }
+}
+
+async fn region(aws: &Aws, region: &str) -> Check {
+    let out = aws
+        .in_region(CONTROL_REGION)
+        .ec2()
+        .describe_regions()
+        .all_regions(true)
+        .region_names(region)
+        .send()
+        .await;
+    match out {
+        Ok(out) => region_check(
+            region,
+            out.regions()
+                .iter()
+                .find(|r| r.region_name() == Some(region))
+                .map(|r| r.opt_in_status().unwrap_or("opt-in-not-required")),
+        ),
+        Err(e) => Check::fail(
+            "region",
+            format!("cannot read the account's regions: {}", sdk_message(&e)),
+            "allow ec2:DescribeRegions for this identity",
+        ),
+    }
+}
+
+/// `opt_in` is the region's DescribeRegions `OptInStatus`, `None` when
+/// the account does not list the region at all.
+fn region_check(region: &str, opt_in: Option<&str>) -> Check {
+    const NAME: &str = "region";
+    match opt_in {
+        Some(status @ ("opt-in-not-required" | "opted-in")) => {
+            Check::pass(NAME, format!("{region} is enabled ({status})"))
+        }
+        Some(status) => Check::fail(
+            NAME,
+            format!("{region} is not enabled for this account ({status})"),
+            format!(
+                "enable it in the AWS console (Account → AWS Regions) or with `aws account enable-region --region-name {region}`, then wait until it is ENABLED"
+            ),
+        ),
+        None => Check::fail(
+            NAME,
+            format!("{region} is not offered to this account"),
+            "choose another region",
+        ),
+    }
+}
+
+async fn availability_zones(aws: &Aws, needed: u32) -> Check {
+    const NAME: &str = "availability zones";
+    let out = aws.ec2().describe_availability_zones().send().await;
+    let zones: Vec<String> = match out {
+        Ok(out) => out
+            .availability_zones()
+            .iter()
+            .filter(|z| z.state().is_some_and(|s| s.as_str() == "available"))
+            .filter(|z| z.zone_type().is_none_or(|t| t == "availability-zone"))
+            .filter_map(|z| z.zone_name().map(str::to_string))
+            .collect(),
+        Err(e) => {
+            return Check::fail(
+                NAME,
+                format!("cannot list availability zones: {}", sdk_message(&e)),
+                "allow ec2:DescribeAvailabilityZones for this identity",
+            );
+        }
+    };
+    let detail = format!(
+        "{} available ({}), {needed} needed",
+        zones.len(),
+        zones.join(", ")
+    );
+    if zones.len() >= needed as usize {
+        Check::pass(NAME, detail)
+    } else {
+        Check::fail(
+            NAME,
+            detail,
+            format!(
+                "set network.azs to {} or fewer in terrace.yaml",
+                zones.len()
+            ),
+        )
+    }
+}
+
+async fn cluster_name(aws: &Aws, name: &str) -> Check {
+    const NAME: &str = "cluster name";
+    match aws.eks().describe_cluster().name(name).send().await {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Check::pass(NAME, format!("no EKS cluster named {name} yet"))
+        }
+        Err(e) => Check::fail(
+            NAME,
+            format!("cannot look up EKS cluster {name}: {}", sdk_message(&e)),
+            "allow eks:DescribeCluster for this identity",
+        ),
+        Ok(out) => {
+            let owned = out.cluster().and_then(|c| c.tags()).is_some_and(|tags| {
+                owned_by_terrace(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), name)
+            });
+            if owned {
+                Check::pass(
+                    NAME,
+                    format!("EKS cluster {name} exists and is Terrace's; up will reconcile it"),
+                )
+            } else {
+                Check::fail(
+                    NAME,
+                    format!(
+                        "an EKS cluster named {name} exists that Terrace does not own (no {TAG_MANAGED_BY}=terrace and {TAG_CLUSTER}={name} tags)"
+                    ),
+                    "choose another name with --name (or clusters[].name in terrace.yaml), or delete that cluster if it is abandoned",
+                )
+            }
+        }
+    }
+}
+
+/// Every IAM role name the cluster will create.
+fn role_names(spec: &ClusterSpec) -> BTreeSet<&str> {
+    let n = &spec.names;
+    [
+        &n.cluster_role,
+        &n.system_node_role,
+        &n.karpenter_node_role,
+        &n.ebs_csi_role,
+        &n.flow_log_role,
+    ]
+    .into_iter()
+    .chain(n.addon_roles.values())
+    .map(String::as_str)
+    .collect()
+}
+
+enum RoleState {
+    Free,
+    Ours,
+    Foreign,
+    Unknown(String),
+}
+
+async fn iam_roles(aws: &Aws, spec: &ClusterSpec) -> Check {
+    const NAME: &str = "IAM roles";
+    let iam = aws.iam();
+    let names = role_names(spec);
+    let states = futures::future::join_all(names.iter().map(|role| {
+        let iam = iam.clone();
+        async move {
+            match iam.get_role().role_name(*role).send().await {
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_no_such_entity_exception()) =>
+                {
+                    RoleState::Free
+                }
+                Err(e) => RoleState::Unknown(format!("{role}: {}", sdk_message(&e))),
+                Ok(out) => {
+                    let tags = out.role().map(|r| r.tags()).unwrap_or_default();
+                    if owned_by_terrace(tags.iter().map(|t| (t.key(), t.value())), &spec.name) {
+                        RoleState::Ours
+                    } else {
+                        RoleState::Foreign
+                    }
+                }
+            }
+        }
+    }))
+    .await;
+    let mut foreign = Vec::new();
+    let mut unknown = Vec::new();
+    let mut ours = 0;
+    for (role, state) in names.iter().zip(states) {
+        match state {
+            RoleState::Free => {}
+            RoleState::Ours => ours += 1,
+            RoleState::Foreign => foreign.push(*role),
+            RoleState::Unknown(msg) => unknown.push(msg),
+        }
+    }
+    if !foreign.is_empty() {
+        Check::fail(
+            NAME,
+            format!(
+                "role(s) exist that Terrace does not own: {} (no {TAG_MANAGED_BY}=terrace and {TAG_CLUSTER}={} tags)",
+                foreign.join(", "),
+                spec.name
+            ),
+            "choose another cluster name, or delete those roles if they are abandoned",
+        )
+    } else if !unknown.is_empty() {
+        Check::fail(
+            NAME,
+            format!("cannot look up roles: {}", unknown.join("; ")),
+            "allow iam:GetRole for this identity",
+        )
+    } else {
+        Check::pass(
+            NAME,
+            format!(
+                "{} role names free ({ours} already Terrace's)",
+                names.len() - ours
+            ),
+        )
+    }
+}
+
+fn is_ours(tags: &[aws_sdk_ec2::types::Tag], cluster: &str) -> bool {
+    tags.iter()
+        .any(|t| t.key() == Some(TAG_CLUSTER) && t.value() == Some(cluster))
+}
+
+async fn elastic_ips(aws: &Aws, spec: &ClusterSpec) -> Check {
+    const NAME: &str = "elastic IPs";
+    let ec2 = aws.ec2();
+    let nat_gateways = match spec.network.nat {
+        Nat::Single => 1,
+        Nat::PerAz => spec.network.azs as usize,
+    };
+    let (attributes, addresses) = futures::join!(
+        ec2.describe_account_attributes().send(),
+        ec2.describe_addresses().send()
+    );
+    let quota = attributes.map_err(|e| sdk_message(&e)).and_then(|out| {
+        out.account_attributes()
+            .iter()
+            .find(|a| a.attribute_name() == Some("vpc-max-elastic-ips"))
+            .and_then(|a| a.attribute_values().first())
+            .and_then(|v| v.attribute_value())
+            .and_then(|v| v.parse::<usize>().ok())
+            .ok_or_else(|| "no vpc-max-elastic-ips account attribute".to_string())
+    });
+    let addresses = addresses.map_err(|e| sdk_message(&e));
+    let (quota, addresses) = match (quota, addresses) {
+        (Ok(q), Ok(a)) => (q, a),
+        (Err(e), _) | (_, Err(e)) => {
+            return Check::fail(
+                NAME,
+                format!("cannot read the Elastic IP quota or usage: {e}"),
+                "allow ec2:DescribeAccountAttributes and ec2:DescribeAddresses for this identity",
+            );
+        }
+    };
+    let used = addresses.addresses().len();
+    let ours = addresses
+        .addresses()
+        .iter()
+        .filter(|a| is_ours(a.tags(), &spec.name))
+        .count();
+    let needed = nat_gateways.saturating_sub(ours);
+    let free = quota.saturating_sub(used);
+    let detail =
+        format!("{used} of {quota} in use, {needed} more needed for {nat_gateways} NAT gateway(s)");
+    if free >= needed {
+        Check::pass(NAME, detail)
+    } else {
+        Check::fail(
+            NAME,
+            detail,
+            "release unused Elastic IPs in this region, use network.nat: single, or ask for a higher 'EC2-VPC Elastic IPs' quota in Service Quotas",
+        )
+    }
+}
+
+async fn vpcs(aws: &Aws, cluster: &str) -> Check {
+    const NAME: &str = "VPCs";
+    let mut vpcs = Vec::new();
+    let mut pages = aws.ec2().describe_vpcs().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => vpcs.extend(page.vpcs().iter().cloned()),
+            Err(e) => {
+                return Check::fail(
+                    NAME,
+                    format!("cannot list VPCs: {}", sdk_message(&e)),
+                    "allow ec2:DescribeVpcs for this identity",
+                );
+            }
+        }
+    }
+    let needed = usize::from(!vpcs.iter().any(|v| is_ours(v.tags(), cluster)));
+    let detail = format!(
+        "{} of {DEFAULT_VPC_QUOTA} in use, {needed} needed (the quota is AWS's default; Terrace does not read Service Quotas)",
+        vpcs.len()
+    );
+    if vpcs.len() + needed <= DEFAULT_VPC_QUOTA {
+        Check::pass(NAME, detail)
+    } else {
+        Check::fail(
+            NAME,
+            detail,
+            "delete an unused VPC in this region, or ask for a higher 'VPCs per Region' quota in Service Quotas",
+        )
+    }
+}
+
+fn terraform_check(terraform: &Result<Terraform, BinaryError>) -> Check {
+    const NAME: &str = "terraform";
+    match terraform {
+        Ok(tf) => Check::pass(
+            NAME,
+            format!("version {} at {}", tf.version, tf.path.display()),
+        ),
+        Err(e) => Check::fail(
+            NAME,
+            e.to_string(),
+            format!(
+                "install Terraform >= {MIN_VERSION} (or OpenTofu) on PATH, or set TERRACE_TERRAFORM to its path"
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_opt_in_states() {
+        assert!(region_check("us-east-1", Some("opt-in-not-required")).passed);
+        assert!(region_check("ap-east-1", Some("opted-in")).passed);
+        let off = region_check("ap-east-1", Some("not-opted-in"));
+        assert!(!off.passed);
+        assert!(
+            off.remedy
+                .unwrap()
+                .contains("enable-region --region-name ap-east-1")
+        );
+        assert!(!region_check("xx-east-1", None).passed);
+    }
+
+    #[test]
+    fn refusal_names_every_failed_check() {
+        let report = PreflightReport {
+            cluster: "c".into(),
+            region: "us-east-1".into(),
+            account: None,
+            passed: false,
+            checks: vec![
+                Check::pass("a", ""),
+                Check::fail("b", "", ""),
+                Check::fail("c", "", ""),
+            ],
+        };
+        let refused = report.refusal().unwrap();
+        assert_eq!(refused.count, 2);
+        assert_eq!(refused.failed, "b, c");
+    }
+}

@@ -1,0 +1,188 @@
+//! Preflight against the moto emulator: every check passing on a clean
+//! account, and every check failing for its own reason.
+
+mod support;
+
+use std::path::Path;
+
+use support::{moto, seed};
+use terrace::aws::Aws;
+use terrace::aws::preflight::{self, PreflightReport};
+use terrace::config::{self, ClusterSpec, Nat, Request};
+use terrace::terraform::Terraform;
+
+fn spec(region: &str) -> ClusterSpec {
+    config::load(&Request {
+        config: None,
+        region: region.to_string(),
+        name: None,
+    })
+    .unwrap()
+}
+
+fn check<'a>(report: &'a PreflightReport, name: &str) -> &'a preflight::Check {
+    report
+        .checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no check {name} in {report:#?}"))
+}
+
+const ALL: [&str; 8] = [
+    "caller identity",
+    "region",
+    "availability zones",
+    "cluster name",
+    "IAM roles",
+    "elastic IPs",
+    "VPCs",
+    "terraform",
+];
+
+#[tokio::test]
+async fn a_clean_account_passes_every_check() {
+    terrace::tls::install_crypto_provider();
+    let account = moto::account().await;
+    let spec = spec("us-east-1");
+    let aws = Aws::from_config(account.sdk_config("us-east-1").await);
+    let report = preflight::run(&spec, &aws, &Terraform::find()).await;
+    assert!(report.passed, "{report:#?}");
+    assert_eq!(report.account.as_deref(), Some(account.id.as_str()));
+    let names: Vec<&str> = report.checks.iter().map(|c| c.name).collect();
+    assert_eq!(names, ALL);
+    assert!(
+        check(&report, "caller identity")
+            .detail
+            .contains(&account.id)
+    );
+    assert!(report.refusal().is_none());
+}
+
+#[tokio::test]
+async fn resources_terrace_already_owns_do_not_block_a_rerun() {
+    terrace::tls::install_crypto_provider();
+    let account = moto::account().await;
+    let spec = spec("eu-west-1");
+    let tags = seed::terrace_tags(&spec.name);
+    seed::eks_cluster(&account, "eu-west-1", &spec.name, &tags).await;
+    seed::iam_role(&account, &spec.names.cluster_role, &tags).await;
+    let aws = Aws::from_config(account.sdk_config("eu-west-1").await);
+    let report = preflight::run(&spec, &aws, &Terraform::find()).await;
+    assert!(report.passed, "{report:#?}");
+    assert!(
+        check(&report, "cluster name")
+            .detail
+            .contains("is Terrace's")
+    );
+    assert!(
+        check(&report, "IAM roles")
+            .detail
+            .contains("1 already Terrace's")
+    );
+}
+
+#[tokio::test]
+async fn every_check_fails_for_its_own_reason() {
+    terrace::tls::install_crypto_provider();
+    let account = moto::account().await;
+    // ap-east-1 is an opt-in region moto reports as not enabled; it has 3 AZs.
+    let region = "ap-east-1";
+    let mut spec = spec(region);
+    spec.network.azs = 4;
+    spec.network.nat = Nat::PerAz;
+
+    seed::eks_cluster(&account, region, &spec.name, &[]).await;
+    // Terrace's tags for another cluster are not Terrace's tags for this one.
+    seed::iam_role(
+        &account,
+        &spec.names.karpenter_node_role,
+        &seed::terrace_tags("someone-else"),
+    )
+    .await;
+    seed::elastic_ips(&account, region, 3).await;
+    seed::vpcs(&account, region, 4).await;
+
+    let aws = Aws::from_config(account.sdk_config(region).await);
+    let missing = Terraform::at(Path::new("/nonexistent/terraform"));
+    let report = preflight::run(&spec, &aws, &missing).await;
+
+    assert!(!report.passed);
+    let failed: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(failed, &ALL[1..], "{report:#?}");
+    for c in report.checks.iter().filter(|c| !c.passed) {
+        assert!(c.remedy.as_deref().is_some_and(|r| !r.is_empty()), "{c:?}");
+    }
+    assert!(check(&report, "region").detail.contains("not enabled"));
+    assert!(
+        check(&report, "availability zones")
+            .detail
+            .starts_with("3 available")
+    );
+    assert!(
+        check(&report, "cluster name")
+            .detail
+            .contains("Terrace does not own")
+    );
+    let roles = check(&report, "IAM roles");
+    assert!(
+        roles.detail.contains(&spec.names.karpenter_node_role),
+        "{roles:?}"
+    );
+    assert!(
+        !roles.detail.contains(&spec.names.cluster_role),
+        "{roles:?}"
+    );
+    let eips = check(&report, "elastic IPs");
+    assert!(
+        eips.detail.contains("3 of 5 in use, 4 more needed"),
+        "{eips:?}"
+    );
+    let vpcs = check(&report, "VPCs");
+    assert!(
+        vpcs.detail.starts_with("5 of 5 in use, 1 needed"),
+        "{vpcs:?}"
+    );
+    assert!(
+        check(&report, "terraform")
+            .remedy
+            .as_deref()
+            .unwrap()
+            .contains("TERRACE_TERRAFORM")
+    );
+    let refused = report.refusal().unwrap();
+    assert_eq!(refused.count, 7);
+}
+
+#[tokio::test]
+async fn unreachable_aws_fails_every_aws_check_and_still_runs_them_all() {
+    terrace::tls::install_crypto_provider();
+    let mut account = moto::account().await;
+    account.endpoint = "http://127.0.0.1:1".into();
+    let config = account.sdk_config("us-east-1").await;
+    // No retries: the point is the failure, not the backoff.
+    let config = config
+        .to_builder()
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    let report = preflight::run(
+        &spec("us-east-1"),
+        &Aws::from_config(config),
+        &Terraform::find(),
+    )
+    .await;
+    let failed: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(failed, &ALL[..7], "{report:#?}");
+    assert_eq!(report.account, None);
+    let identity = check(&report, "caller identity");
+    assert!(identity.remedy.as_deref().unwrap().contains("AWS_PROFILE"));
+}

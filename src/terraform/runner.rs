@@ -263,6 +263,16 @@ impl Runner {
             // Its own process group: the terminal's Ctrl-C reaches Terraform
             // only through the runner, which decides what to send.
             .process_group(0);
+        // SAFETY: signal(2) is async-signal-safe and touches no memory of
+        // the parent. A SIGINT ignored by whoever started terrace (`nohup`,
+        // a `cmd &` in a script) would be inherited; reset it, or Terraform
+        // might never see the stop request the runner sends.
+        unsafe {
+            child.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
         if let Some(cache) = plugin_cache_dir(|k| self.var(k)) {
             std::fs::create_dir_all(&cache).map_err(|source| RunError::PluginCache {
                 path: cache.clone(),

@@ -30,6 +30,8 @@ if [ -z "${TERRACE_TF_PROVIDER_MIRROR:-}" ]; then
     TERRACE_TF_PROVIDER_MIRROR="$(cd "$(dirname "$provider")/../../../../.." && pwd)"
   fi
 fi
+# Exported for tests/terraform_emulator.rs, which writes its own CLI config.
+if [ -n "${TERRACE_TF_PROVIDER_MIRROR:-}" ]; then export TERRACE_TF_PROVIDER_MIRROR; fi
 mkdir -p "$TERRACE_TEST_CACHE/terraform-plugins"
 {
   echo "plugin_cache_dir = \"$TERRACE_TEST_CACHE/terraform-plugins\""

@@ -5,9 +5,15 @@
 //! AWS account (an STS AssumeRole into a fresh account id, which moto keeps
 //! apart), so tests running in parallel never see each other's resources.
 //! `scripts/test` installs moto; a missing install fails the test loudly.
+//!
+//! For real Terraform runs, [`account_with_eks_shim`] puts `eks_shim.py`
+//! (beside this file; it documents each gap it fills) in front of the same
+//! moto: EKS access entries, pod identity associations and add-ons, which
+//! moto lacks, and a few describe answers a re-plan would see as drift.
 
+use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -77,6 +83,32 @@ fn moto_server_binary() -> PathBuf {
     PathBuf::from("moto_server")
 }
 
+/// The server must not outlive the test binary, however it exits.
+/// Spawns a server that must not outlive the test process, however it
+/// exits. PR_SET_PDEATHSIG fires when the *thread* that forked the child
+/// exits, and each #[tokio::test] runs on its own short-lived thread, so
+/// the fork happens on a thread that lives as long as the process.
+fn spawn_dying_with_us(mut command: Command) -> std::io::Result<Child> {
+    // SAFETY: prctl only changes this child's own death signal.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let (spawned_tx, spawned_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = spawned_tx.send(command.spawn());
+        loop {
+            std::thread::park();
+        }
+    });
+    spawned_rx
+        .recv()
+        .unwrap_or_else(|_| Err(std::io::Error::other("spawner thread died")))
+}
+
 fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
@@ -92,33 +124,12 @@ fn server() -> &'static Server {
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        // The server must not outlive the test binary, however it exits.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        // PR_SET_PDEATHSIG fires when the *thread* that forked the child
-        // exits, and each #[tokio::test] runs on its own short-lived thread:
-        // fork from a thread that lives as long as the test process.
-        let (spawned_tx, spawned_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = spawned_tx.send(command.spawn());
-            loop {
-                std::thread::park();
-            }
+        let child = spawn_dying_with_us(command).unwrap_or_else(|e| {
+            panic!(
+                "cannot start {} ({e}); run scripts/test, which installs moto",
+                binary.display()
+            )
         });
-        let child = spawned_rx
-            .recv()
-            .expect("spawner thread")
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {} ({e}); run scripts/test, which installs moto",
-                    binary.display()
-                )
-            });
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -167,4 +178,59 @@ pub async fn account() -> Account {
         secret_access_key: creds.secret_access_key,
         session_token: creds.session_token,
     }
+}
+
+/// The Python that runs the shim: the one moto is installed with, which
+/// `scripts/test` provides; the shim needs only the standard library.
+fn python() -> PathBuf {
+    if let Ok(path) = std::env::var("TERRACE_PYTHON") {
+        return PathBuf::from(path);
+    }
+    let beside_moto = moto_server_binary().with_file_name("python");
+    if beside_moto.is_file() {
+        return beside_moto;
+    }
+    PathBuf::from("python3")
+}
+
+fn eks_shim() -> &'static Server {
+    static SHIM: OnceLock<Server> = OnceLock::new();
+    SHIM.get_or_init(|| {
+        let upstream = &server().endpoint;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/eks_shim.py");
+        let python = python();
+        let mut command = Command::new(&python);
+        command
+            .arg(&script)
+            .args(["--upstream", upstream, "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = spawn_dying_with_us(command).unwrap_or_else(|e| {
+            panic!(
+                "cannot start the EKS shim with {} ({e}); run scripts/test, which installs its Python",
+                python.display()
+            )
+        });
+        // The shim reports its port once it accepts connections.
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("read the EKS shim's port");
+        let port = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("the EKS shim did not start: {line:?}"));
+        Server {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _child: Mutex::new(child),
+        }
+    })
+}
+
+/// A fresh, empty emulated account whose endpoint is the EKS shim in front
+/// of moto: what real Terraform runs need.
+pub async fn account_with_eks_shim() -> Account {
+    let mut account = account().await;
+    account.endpoint = eks_shim().endpoint.clone();
+    account
 }

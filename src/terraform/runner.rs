@@ -1,0 +1,522 @@
+//! Running Terraform in one cluster's `terraform/` directory.
+//!
+//! Every command runs with `-input=false`, `-no-color`, `TF_IN_AUTOMATION=1`
+//! and, where Terraform has it, `-json`, whose messages become progress
+//! events. The child gets its own process group, so a Ctrl-C at the terminal
+//! reaches Terraform only through the runner: the first [`Interrupt`] is sent
+//! on as SIGINT and the runner waits for Terraform to stop and release the
+//! state lock; a second one sends SIGKILL.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Command;
+
+use super::Terraform;
+use super::error::RunError;
+use super::interrupt::Interrupt;
+use super::stream::{Changes, LockInfo, PHASE, PlannedChange, Transcript};
+use crate::progress::{Event, Reporter};
+
+/// Where the state lives: the regional bucket, one key per cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    pub bucket: String,
+    pub key: String,
+    pub region: String,
+}
+
+impl Backend {
+    pub fn for_cluster(bucket: &str, cluster: &str, region: &str) -> Backend {
+        Backend {
+            bucket: bucket.to_string(),
+            key: format!("clusters/{cluster}/terraform.tfstate"),
+            region: region.to_string(),
+        }
+    }
+}
+
+/// The result of `plan`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Terraform's own verdict (`-detailed-exitcode` 2): something would
+    /// change, resources or outputs.
+    pub has_changes: bool,
+    pub changes: Changes,
+    /// Every resource instance the plan would touch, in Terraform's order.
+    pub resources: Vec<PlannedChange>,
+}
+
+/// One value of `terraform output -json`. Debug output hides sensitive values.
+#[derive(Clone, PartialEq, Deserialize)]
+pub struct Output {
+    #[serde(default)]
+    pub sensitive: bool,
+    pub value: Value,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value: &dyn std::fmt::Debug = if self.sensitive {
+            &"<sensitive>"
+        } else {
+            &self.value
+        };
+        f.debug_struct("Output")
+            .field("sensitive", &self.sensitive)
+            .field("value", value)
+            .finish()
+    }
+}
+
+/// Runs Terraform commands in one directory.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    terraform: Terraform,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    interrupt: Interrupt,
+}
+
+/// What a finished child left behind.
+struct Finished {
+    status: ExitStatus,
+    transcript: Transcript,
+    stdout: String,
+    stderr: String,
+}
+
+impl Runner {
+    /// A runner for `work_dir/terraform`, the directory `render` writes.
+    pub fn new(terraform: Terraform, work_dir: &Path) -> Runner {
+        Runner {
+            terraform,
+            dir: work_dir.join("terraform"),
+            env: Vec::new(),
+            interrupt: Interrupt::never(),
+        }
+    }
+
+    /// Stops the running command when `interrupt` fires.
+    pub fn with_interrupt(mut self, interrupt: Interrupt) -> Runner {
+        self.interrupt = interrupt;
+        self
+    }
+
+    /// Sets an environment variable for Terraform on top of this process's
+    /// own (credentials and endpoints in tests, say).
+    pub fn with_env(mut self, key: &str, value: &str) -> Runner {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `terraform init` with the S3 backend and S3-native locking. With an
+    /// AWS endpoint override (an emulator), S3 is addressed path-style.
+    /// `-reconfigure`: the state already lives in the bucket, so a re-init
+    /// with other settings must not offer to migrate a local copy.
+    pub async fn init(&self, backend: &Backend, reporter: &dyn Reporter) -> Result<(), RunError> {
+        let mut args = vec![
+            "init".to_string(),
+            "-input=false".into(),
+            "-no-color".into(),
+            "-json".into(),
+            "-reconfigure".into(),
+            format!("-backend-config=bucket={}", backend.bucket),
+            format!("-backend-config=key={}", backend.key),
+            format!("-backend-config=region={}", backend.region),
+            "-backend-config=use_lockfile=true".into(),
+        ];
+        if self.endpoint_override() {
+            args.push("-backend-config=use_path_style=true".into());
+        }
+        self.run("init", args, reporter).await?;
+        Ok(())
+    }
+
+    /// `terraform plan -out=plan_file`.
+    pub async fn plan(&self, plan_file: &Path, reporter: &dyn Reporter) -> Result<Plan, RunError> {
+        self.plan_with("plan", &[], plan_file, reporter).await
+    }
+
+    /// `terraform plan -destroy -out=plan_file`: what a destroy would remove.
+    /// Applying `plan_file` performs it.
+    pub async fn plan_destroy(
+        &self,
+        plan_file: &Path,
+        reporter: &dyn Reporter,
+    ) -> Result<Plan, RunError> {
+        self.plan_with("plan -destroy", &["-destroy"], plan_file, reporter)
+            .await
+    }
+
+    async fn plan_with(
+        &self,
+        command: &'static str,
+        extra: &[&str],
+        plan_file: &Path,
+        reporter: &dyn Reporter,
+    ) -> Result<Plan, RunError> {
+        let mut args = vec!["plan".to_string()];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args.extend([
+            "-input=false".into(),
+            "-no-color".into(),
+            "-json".into(),
+            "-detailed-exitcode".into(),
+            format!("-out={}", plan_file.display()),
+        ]);
+        let finished = self.run(command, args, reporter).await?;
+        Ok(Plan {
+            has_changes: finished.status.code() == Some(2),
+            changes: finished.transcript.changes.unwrap_or_default(),
+            resources: finished.transcript.planned,
+        })
+    }
+
+    /// `terraform apply plan_file`: exactly the saved plan, no new approval.
+    pub async fn apply(
+        &self,
+        plan_file: &Path,
+        reporter: &dyn Reporter,
+    ) -> Result<Changes, RunError> {
+        let args = vec![
+            "apply".to_string(),
+            "-input=false".into(),
+            "-no-color".into(),
+            "-json".into(),
+            plan_file.display().to_string(),
+        ];
+        let finished = self.run("apply", args, reporter).await?;
+        Ok(finished.transcript.changes.unwrap_or_default())
+    }
+
+    /// `terraform destroy -auto-approve`.
+    pub async fn destroy(&self, reporter: &dyn Reporter) -> Result<Changes, RunError> {
+        let args = [
+            "destroy",
+            "-auto-approve",
+            "-input=false",
+            "-no-color",
+            "-json",
+        ]
+        .map(String::from)
+        .to_vec();
+        let finished = self.run("destroy", args, reporter).await?;
+        Ok(finished.transcript.changes.unwrap_or_default())
+    }
+
+    /// `terraform output -json`, by output name.
+    pub async fn output(
+        &self,
+        reporter: &dyn Reporter,
+    ) -> Result<BTreeMap<String, Output>, RunError> {
+        let args = ["output", "-no-color", "-json"].map(String::from).to_vec();
+        let finished = self.run("output", args, reporter).await?;
+        serde_json::from_str(&finished.stdout).map_err(|e| RunError::Output {
+            reason: e.to_string(),
+        })
+    }
+
+    /// The value Terraform will see for `key`.
+    fn var(&self, key: &str) -> Option<String> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(key).ok())
+    }
+
+    fn endpoint_override(&self) -> bool {
+        ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
+            .iter()
+            .any(|k| self.var(k).is_some_and(|v| !v.is_empty()))
+    }
+
+    async fn run(
+        &self,
+        command: &'static str,
+        args: Vec<String>,
+        reporter: &dyn Reporter,
+    ) -> Result<Finished, RunError> {
+        if self.interrupt.count() > 0 {
+            return Err(RunError::Interrupted { command });
+        }
+        let mut child = Command::new(&self.terraform.path);
+        child
+            .args(&args)
+            .current_dir(&self.dir)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .env("CHECKPOINT_DISABLE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group: the terminal's Ctrl-C reaches Terraform
+            // only through the runner, which decides what to send.
+            .process_group(0);
+        // SAFETY: signal(2) is async-signal-safe and touches no memory of
+        // the parent. A SIGINT ignored by whoever started terrace (`nohup`,
+        // a `cmd &` in a script) would be inherited; reset it, or Terraform
+        // might never see the stop request the runner sends.
+        unsafe {
+            child.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        if let Some(cache) = plugin_cache_dir(|k| self.var(k)) {
+            std::fs::create_dir_all(&cache).map_err(|source| RunError::PluginCache {
+                path: cache.clone(),
+                source,
+            })?;
+            child.env("TF_PLUGIN_CACHE_DIR", &cache);
+        }
+        for (key, value) in &self.env {
+            child.env(key, value);
+        }
+        reporter.report(
+            Event::debug(PHASE, format!("terraform {}", args.join(" ")))
+                .with("command", command)
+                .with("dir", self.dir.display().to_string()),
+        );
+        let mut child = child.spawn().map_err(|source| RunError::Spawn {
+            path: self.terraform.path.clone(),
+            source,
+        })?;
+        let group = Group::of(&child);
+
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let mut stderr_pipe = child.stderr.take().expect("piped stderr");
+        let stderr = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = stderr_pipe.read_to_string(&mut text).await;
+            text
+        });
+        let mut transcript = Transcript::default();
+        let mut raw = String::new();
+        let mut interrupt = self.interrupt.clone();
+        let mut sent = 0;
+        loop {
+            tokio::select! {
+                line = stdout.next_line() => match line {
+                    Ok(Some(line)) => {
+                        raw.push_str(&line);
+                        raw.push('\n');
+                        if let Some(event) = transcript.read_line(command, &line) {
+                            reporter.report(event);
+                        }
+                    }
+                    _ => break,
+                },
+                count = interrupt.exceeds(sent) => {
+                    sent = count;
+                    group.signal(if count == 1 { libc::SIGINT } else { libc::SIGKILL });
+                    reporter.report(
+                        Event::warn(PHASE, if count == 1 {
+                            "interrupted: waiting for Terraform to stop and release the state lock (Ctrl-C again to kill it)"
+                        } else {
+                            "interrupted again: killing Terraform; the state lock may stay held"
+                        })
+                        .with("command", command),
+                    );
+                }
+            }
+        }
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                count = interrupt.exceeds(sent) => {
+                    sent = count;
+                    group.signal(if count == 1 { libc::SIGINT } else { libc::SIGKILL });
+                }
+            }
+        }
+        .map_err(|source| RunError::Spawn {
+            path: self.terraform.path.clone(),
+            source,
+        })?;
+        group.disarm();
+        let stderr = stderr.await.unwrap_or_default();
+        let finished = Finished {
+            status,
+            transcript,
+            stdout: raw,
+            stderr,
+        };
+        finish(command, finished, sent > 0)
+    }
+}
+
+/// Turns a finished child into the command's result.
+fn finish(command: &'static str, f: Finished, interrupted: bool) -> Result<Finished, RunError> {
+    if interrupted {
+        return Err(RunError::Interrupted { command });
+    }
+    let ok = f.status.success() || (command.starts_with("plan") && f.status.code() == Some(2));
+    if ok {
+        return Ok(f);
+    }
+    let diagnostics: Vec<_> = f.transcript.errors().cloned().collect();
+    if let Some((lock, diagnostic)) = diagnostics
+        .iter()
+        .find_map(|d| LockInfo::from_diagnostic(d).map(|lock| (lock, d.clone())))
+    {
+        return Err(RunError::Locked {
+            command,
+            lock: Box::new(lock),
+            diagnostic: Box::new(diagnostic),
+        });
+    }
+    let mut stderr = f.stderr;
+    if diagnostics.is_empty() && stderr.trim().is_empty() {
+        // No JSON and nothing on stderr: whatever it printed is all we have.
+        stderr = f.transcript.other.join("\n");
+    }
+    Err(RunError::Failed {
+        command,
+        code: f.status.code(),
+        diagnostics,
+        stderr,
+    })
+}
+
+/// The process group of a running child. Should the runner's future be
+/// dropped mid-command, Terraform still gets SIGINT, never an orphaned run
+/// that holds the state lock forever.
+struct Group {
+    pgid: Option<libc::pid_t>,
+}
+
+impl Group {
+    fn of(child: &tokio::process::Child) -> Group {
+        Group {
+            pgid: child.id().and_then(|id| libc::pid_t::try_from(id).ok()),
+        }
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        if let Some(pgid) = self.pgid {
+            // SAFETY: kill(2) with a negative pid signals the process group
+            // the child leads; no memory is involved.
+            unsafe {
+                libc::kill(-pgid, signal);
+            }
+        }
+    }
+
+    fn disarm(mut self) {
+        self.pgid = None;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.signal(libc::SIGINT);
+    }
+}
+
+/// The provider plugin cache shared by every cluster's directory, unless
+/// the user configured one (`TF_PLUGIN_CACHE_DIR`, or `plugin_cache_dir` in
+/// the CLI configuration file), which then wins.
+fn plugin_cache_dir(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let set = |k: &str| var(k).filter(|v| !v.is_empty());
+    if set("TF_PLUGIN_CACHE_DIR").is_some() {
+        return None;
+    }
+    let config = set("TF_CLI_CONFIG_FILE")
+        .map(PathBuf::from)
+        .or_else(|| set("HOME").map(|h| Path::new(&h).join(".terraformrc")));
+    if let Some(config) = config
+        && std::fs::read_to_string(config).is_ok_and(|text| text.contains("plugin_cache_dir"))
+    {
+        return None;
+    }
+    let base = set("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| set("HOME").map(|h| Path::new(&h).join(".cache")))?;
+    Some(base.join("terrace").join("plugins"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| {
+            pairs
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn plugin_cache_defaults_under_xdg_cache_home_and_respects_the_user() {
+        assert_eq!(
+            plugin_cache_dir(vars(&[("XDG_CACHE_HOME", "/c"), ("HOME", "/h")])),
+            Some(PathBuf::from("/c/terrace/plugins"))
+        );
+        assert_eq!(
+            plugin_cache_dir(vars(&[("HOME", "/nonexistent-home")])),
+            Some(PathBuf::from("/nonexistent-home/.cache/terrace/plugins"))
+        );
+        assert_eq!(
+            plugin_cache_dir(vars(&[("TF_PLUGIN_CACHE_DIR", "/mine"), ("HOME", "/h")])),
+            None
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let rc = tmp.path().join("terraform.rc");
+        std::fs::write(&rc, "plugin_cache_dir = \"/mine\"\n").unwrap();
+        let rc = rc.to_str().unwrap();
+        assert_eq!(
+            plugin_cache_dir(vars(&[("TF_CLI_CONFIG_FILE", rc), ("HOME", "/h")])),
+            None
+        );
+        std::fs::write(tmp.path().join("other.rc"), "disable_checkpoint = true\n").unwrap();
+        let other = tmp.path().join("other.rc");
+        assert_eq!(
+            plugin_cache_dir(vars(&[
+                ("TF_CLI_CONFIG_FILE", other.to_str().unwrap()),
+                ("XDG_CACHE_HOME", "/c")
+            ])),
+            Some(PathBuf::from("/c/terrace/plugins"))
+        );
+    }
+
+    #[test]
+    fn backend_key_is_per_cluster() {
+        let b = Backend::for_cluster(
+            "terrace-state-1-us-east-1",
+            "terrace-us-east-1",
+            "us-east-1",
+        );
+        assert_eq!(b.key, "clusters/terrace-us-east-1/terraform.tfstate");
+    }
+
+    #[test]
+    fn sensitive_outputs_stay_out_of_debug_output() {
+        let secret = Output {
+            sensitive: true,
+            value: Value::String("hunter2".into()),
+        };
+        assert!(!format!("{secret:?}").contains("hunter2"));
+        let plain = Output {
+            sensitive: false,
+            value: Value::String("vpc-1".into()),
+        };
+        assert!(format!("{plain:?}").contains("vpc-1"));
+    }
+}

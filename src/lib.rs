@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod k8s;
 pub mod progress;
 pub mod render;
 pub mod terraform;

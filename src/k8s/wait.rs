@@ -57,12 +57,16 @@ pub enum WaitError {
         after: Duration,
         last: String,
     },
-    #[error("{what} failed: {message}")]
+    #[error("while waiting for {what}: {message}")]
     Failed { what: String, message: String },
 }
 
 fn seconds(d: Duration) -> String {
-    format!("{:.0}s", d.as_secs_f64())
+    if d < Duration::from_secs(10) {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{:.0}s", d.as_secs_f64())
+    }
 }
 
 /// Polls `probe` until it is ready or failed, or `timeout` has passed.

@@ -39,11 +39,7 @@ pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
                 health::status(&kube, &[]).await
             })?;
             printer.addons_status(&rows);
-            let unhealthy: Vec<&str> = rows
-                .iter()
-                .filter(|r| !r.healthy)
-                .map(|r| r.name.as_str())
-                .collect();
+            let unhealthy = health::unhealthy(&rows);
             if !unhealthy.is_empty() {
                 anyhow::bail!("not healthy: {}", unhealthy.join(", "));
             }

@@ -47,7 +47,11 @@ async fn a_custom_resource_waits_for_its_crd_even_when_listed_first() {
     .await;
     let objects = parse("nodepool.yaml", NODEPOOL_AND_ITS_CRD).unwrap();
 
-    let before = cluster.kube.resolve("karpenter.sh/v1", "NodePool").await.unwrap_err();
+    let before = cluster
+        .kube
+        .resolve("karpenter.sh/v1", "NodePool")
+        .await
+        .unwrap_err();
     assert!(matches!(before, K8sError::UnknownKind { .. }), "{before}");
 
     cluster
@@ -75,10 +79,15 @@ async fn nothing_that_needs_a_crd_is_applied_before_the_crd_is_established() {
         .unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("waiting for CustomResourceDefinition nodepools.karpenter.sh to be Established"),
+        text.contains(
+            "waiting for CustomResourceDefinition nodepools.karpenter.sh to be Established"
+        ),
         "{text}"
     );
-    assert!(text.contains("last seen: no status conditions yet"), "{text}");
+    assert!(
+        text.contains("last seen: no status conditions yet"),
+        "{text}"
+    );
     let pools = cluster
         .dynamic(&resource("karpenter.sh/v1", "NodePool", "nodepools"), None)
         .list(&Default::default())
@@ -91,7 +100,11 @@ async fn nothing_that_needs_a_crd_is_applied_before_the_crd_is_established() {
 async fn a_kind_the_api_does_not_serve_is_a_clear_error() {
     let cluster = FakeCluster::new().await;
     let objects = parse("nodepool.yaml", NODEPOOL_AND_ITS_CRD).unwrap();
-    let err = cluster.kube.apply(&objects[0], "default").await.unwrap_err();
+    let err = cluster
+        .kube
+        .apply(&objects[0], "default")
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "the API server serves no NodePool in karpenter.sh/v1 (is its CustomResourceDefinition installed?)"
@@ -118,7 +131,11 @@ async fn apply_takes_over_fields_from_another_manager() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: argocd-cm }\ndata: { url: https://terrace }\n",
     )
     .unwrap();
-    cluster.kube.apply(&ours[0], "argocd").await.expect("force takes over");
+    cluster
+        .kube
+        .apply(&ours[0], "argocd")
+        .await
+        .expect("force takes over");
     let cm = configmaps.get("argocd-cm").await.unwrap();
     assert_eq!(cm.data["data"]["url"], "https://terrace");
     let managers: Vec<String> = cm

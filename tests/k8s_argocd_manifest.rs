@@ -7,7 +7,9 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use support::kube::{Behaviour, FakeCluster, default_stack, fast_options, install_fixture, resource};
+use support::kube::{
+    Behaviour, FakeCluster, default_stack, fast_options, install_fixture, resource,
+};
 use terrace::addons::install::{InstallError, install};
 use terrace::addons::release::{ManifestSource, ReleaseError};
 use terrace::progress::Collect;
@@ -28,12 +30,17 @@ impl Drop for Server {
 
 async fn serve(body: Vec<u8>) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/argo-cd/v3.5.1/manifests/install.yaml", listener.local_addr().unwrap());
+    let url = format!(
+        "http://{}/argo-cd/v3.5.1/manifests/install.yaml",
+        listener.local_addr().unwrap()
+    );
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else { return };
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
             counter.fetch_add(1, Ordering::SeqCst);
             let body = body.clone();
             tokio::spawn(async move {
@@ -74,7 +81,9 @@ async fn downloads_verifies_caches_and_then_needs_no_server() {
     assert_eq!(report.bootstrap.origin, server.url);
     assert!(!report.bootstrap.from_cache);
     assert_eq!(server.hits.load(Ordering::SeqCst), 1);
-    let cached = cache.path().join(format!("{}.yaml", report.bootstrap.sha256));
+    let cached = cache
+        .path()
+        .join(format!("{}.yaml", report.bootstrap.sha256));
     assert!(cached.is_file());
 
     let url = server.url.clone();
@@ -102,15 +111,28 @@ async fn a_tampered_manifest_is_refused_and_nothing_is_applied() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, InstallError::Release { source: ReleaseError::Checksum { .. }, .. }),
+        matches!(
+            &err,
+            InstallError::Release {
+                source: ReleaseError::Checksum { .. },
+                ..
+            }
+        ),
         "{err}"
     );
     let text = err.to_string();
-    assert!(text.starts_with(&format!("argocd: refusing to apply {}", server.url)), "{text}");
+    assert!(
+        text.starts_with(&format!("argocd: refusing to apply {}", server.url)),
+        "{text}"
+    );
     assert!(text.contains("--argocd-sha256"), "{text}");
 
     for (api_version, kind, plural) in [
-        ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions"),
+        (
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+        ),
         ("apps/v1", "Deployment", "deployments"),
         ("v1", "ConfigMap", "configmaps"),
         ("argoproj.io/v1alpha1", "Application", "applications"),
@@ -120,10 +142,19 @@ async fn a_tampered_manifest_is_refused_and_nothing_is_applied() {
             .list(&Default::default())
             .await
             .unwrap();
-        assert!(objects.items.is_empty(), "{kind} applied despite the bad checksum");
+        assert!(
+            objects.items.is_empty(),
+            "{kind} applied despite the bad checksum"
+        );
     }
     assert!(cluster.namespaces().is_empty());
-    assert_eq!(std::fs::read_dir(cache.path()).map(|d| d.count()).unwrap_or(0), 0, "nothing cached");
+    assert_eq!(
+        std::fs::read_dir(cache.path())
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "nothing cached"
+    );
 }
 
 #[tokio::test]
@@ -140,7 +171,13 @@ async fn a_mirror_is_still_checked_against_the_pinned_hash() {
     let err = install(&cluster.kube, &tree, &spec, &options, &Collect::default())
         .await
         .unwrap_err();
-    let pinned = terrace::addons::Catalog::embedded().unwrap().get("argocd").unwrap();
+    let pinned = terrace::addons::Catalog::embedded()
+        .unwrap()
+        .get("argocd")
+        .unwrap();
     let pinned = &pinned.manifest.as_ref().unwrap().sha256;
-    assert!(err.to_string().contains(&format!("expected {pinned}")), "{err}");
+    assert!(
+        err.to_string().contains(&format!("expected {pinned}")),
+        "{err}"
+    );
 }

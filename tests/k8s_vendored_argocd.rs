@@ -21,7 +21,10 @@ fn vendored() -> Option<(PathBuf, Vec<u8>)> {
     match std::fs::read(&path) {
         Ok(bytes) => Some((path, bytes)),
         Err(_) => {
-            println!("skipped: {} not found (set TERRACE_SHARED to the shared directory)", path.display());
+            println!(
+                "skipped: {} not found (set TERRACE_SHARED to the shared directory)",
+                path.display()
+            );
             None
         }
     }
@@ -29,9 +32,22 @@ fn vendored() -> Option<(PathBuf, Vec<u8>)> {
 
 #[tokio::test]
 async fn the_vendored_release_matches_the_pin_and_applies() {
-    let Some((path, bytes)) = vendored() else { return };
-    let pinned = Catalog::embedded().unwrap().get("argocd").unwrap().manifest.clone().unwrap();
-    assert_eq!(release::sha256_hex(&bytes), pinned.sha256, "{}", path.display());
+    let Some((path, bytes)) = vendored() else {
+        return;
+    };
+    let pinned = Catalog::embedded()
+        .unwrap()
+        .get("argocd")
+        .unwrap()
+        .manifest
+        .clone()
+        .unwrap();
+    assert_eq!(
+        release::sha256_hex(&bytes),
+        pinned.sha256,
+        "{}",
+        path.display()
+    );
     assert!(path.ends_with(format!("argocd-{}-install.yaml", pinned.version)));
 
     let text = String::from_utf8(bytes).unwrap();
@@ -41,14 +57,26 @@ async fn the_vendored_release_matches_the_pin_and_applies() {
     assert_eq!(count("Deployment"), 6);
     assert_eq!(count("StatefulSet"), 1);
     assert_eq!(count("Namespace"), 1);
-    for workload in objects.iter().filter(|o| o.kind == "Deployment" || o.kind == "StatefulSet") {
+    for workload in objects
+        .iter()
+        .filter(|o| o.kind == "Deployment" || o.kind == "StatefulSet")
+    {
         let pod = &workload.value["spec"]["template"]["spec"];
         assert!(
-            pod["tolerations"].as_array().unwrap().iter().any(|t| t["key"] == "CriticalAddonsOnly"),
+            pod["tolerations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["key"] == "CriticalAddonsOnly"),
             "{}",
             workload.describe()
         );
-        assert_eq!(pod["nodeSelector"]["terrace.dev/pool"], "system", "{}", workload.describe());
+        assert_eq!(
+            pod["nodeSelector"]["terrace.dev/pool"],
+            "system",
+            "{}",
+            workload.describe()
+        );
     }
 
     let cluster = FakeCluster::running(Behaviour::default()).await;
@@ -62,8 +90,14 @@ async fn the_vendored_release_matches_the_pin_and_applies() {
         .apply_all(&objects, "argocd", Duration::from_secs(30), &backoff)
         .await
         .expect("the real manifest applies");
-    let workloads = argocd::rollout(&cluster.kube, &objects, "argocd", Duration::from_secs(30), &backoff)
-        .await
-        .expect("its workloads roll out");
+    let workloads = argocd::rollout(
+        &cluster.kube,
+        &objects,
+        "argocd",
+        Duration::from_secs(30),
+        &backoff,
+    )
+    .await
+    .expect("its workloads roll out");
     assert_eq!(workloads, 7);
 }

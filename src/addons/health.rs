@@ -210,6 +210,14 @@ pub async fn status(kube: &Kube, expected: &[&str]) -> Result<Vec<AddonStatus>, 
     Ok(rows)
 }
 
+/// The names of the addons in `rows` that are not healthy.
+pub fn unhealthy(rows: &[AddonStatus]) -> Vec<&str> {
+    rows.iter()
+        .filter(|r| !r.healthy)
+        .map(|r| r.name.as_str())
+        .collect()
+}
+
 /// Argo CD has no Application of its own: it is healthy when every
 /// Deployment and StatefulSet of its install has rolled out.
 async fn argocd_status(kube: &Kube) -> Result<AddonStatus, K8sError> {

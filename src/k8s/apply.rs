@@ -174,7 +174,12 @@ impl Kube {
             Err(kube::Error::Api(status)) if status.code == 404 => {
                 return Err(unknown(api_version, kind));
             }
-            Err(source) => return Err(K8sError::Api { action, source }),
+            Err(error) => {
+                return Err(K8sError::Api {
+                    action,
+                    error: Box::new(error),
+                });
+            }
         };
         let discovered: Vec<Discovered> = list
             .resources
@@ -348,13 +353,14 @@ impl Kube {
         timeout: Duration,
         backoff: &Backoff,
     ) -> Result<(), K8sError> {
-        let client = self.client().await?;
-        let api: Api<CustomResourceDefinition> = Api::all(client);
         let what = format!("CustomResourceDefinition {name} to be Established");
         until(&what, timeout, backoff, || async {
-            let crd = api.get_opt(name).await.map_err(K8sError::api(format!(
-                "read CustomResourceDefinition {name}"
-            )))?;
+            let crd = Api::<CustomResourceDefinition>::all(self.client().await?)
+                .get_opt(name)
+                .await
+                .map_err(K8sError::api(format!(
+                    "read CustomResourceDefinition {name}"
+                )))?;
             Ok(match crd {
                 None => Poll::Pending("not found".into()),
                 Some(crd) => established(&serde_json::to_value(&crd).unwrap_or_default()),

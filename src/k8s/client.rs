@@ -84,7 +84,7 @@ struct Inner {
 enum Source {
     Fixed(kube::Client),
     Token {
-        config: kube::Config,
+        config: Box<kube::Config>,
         tokens: Arc<dyn TokenSource>,
     },
 }
@@ -141,7 +141,10 @@ impl Kube {
         let certs = parse_ca(ca_pem)?;
         let mut config = kube::Config::new(uri);
         config.root_cert = Some(certs);
-        Ok(Kube::new(Source::Token { config, tokens }))
+        Ok(Kube::new(Source::Token {
+            config: Box::new(config),
+            tokens,
+        }))
     }
 
     fn new(source: Source) -> Kube {
@@ -173,7 +176,7 @@ impl Kube {
         let mut header = HeaderValue::from_str(&format!("Bearer {}", token.secret))
             .map_err(|_| K8sError::Token("the token is not a valid HTTP header value".into()))?;
         header.set_sensitive(true);
-        let mut config = config.clone();
+        let mut config = kube::Config::clone(config);
         config.headers.push((AUTHORIZATION, header));
         let client = kube::Client::try_from(config).map_err(|e| K8sError::Client(e.to_string()))?;
         *current = Some((client.clone(), token.expires_at));

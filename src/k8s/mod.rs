@@ -27,11 +27,12 @@ pub enum K8sError {
     Token(String),
     #[error("cannot build a Kubernetes client: {0}")]
     Client(String),
-    #[error("{action}: {source}")]
+    /// The message holds the whole cause (kube's own chain repeats
+    /// itself), so `error` is deliberately not an error source.
+    #[error("{action}: {}", describe_kube_error(error))]
     Api {
         action: String,
-        #[source]
-        source: kube::Error,
+        error: Box<kube::Error>,
     },
     #[error(
         "the API server serves no {kind} in {api_version} (is its CustomResourceDefinition installed?)"
@@ -49,23 +50,49 @@ pub enum K8sError {
 impl K8sError {
     /// The API refused us: waiting will not help.
     pub fn is_forbidden(&self) -> bool {
-        matches!(self, K8sError::Api { source: kube::Error::Api(status), .. } if status.code == 401 || status.code == 403)
+        self.status_code()
+            .is_some_and(|code| code == 401 || code == 403)
     }
 
     /// The object (or its kind) does not exist yet.
     pub fn is_not_found(&self) -> bool {
+        matches!(self, K8sError::UnknownKind { .. }) || self.status_code() == Some(404)
+    }
+
+    fn status_code(&self) -> Option<u16> {
         match self {
-            K8sError::Api {
-                source: kube::Error::Api(status),
-                ..
-            } => status.code == 404,
-            K8sError::UnknownKind { .. } => true,
-            _ => false,
+            K8sError::Api { error, .. } => match error.as_ref() {
+                kube::Error::Api(status) => Some(status.code),
+                _ => None,
+            },
+            _ => None,
         }
     }
 
     fn api(action: impl Into<String>) -> impl FnOnce(kube::Error) -> K8sError {
         let action = action.into();
-        move |source| K8sError::Api { action, source }
+        move |error| K8sError::Api {
+            action,
+            error: Box::new(error),
+        }
     }
+}
+
+/// An API refusal as its message and code; anything else as its chain of
+/// causes with repeats dropped.
+fn describe_kube_error(error: &kube::Error) -> String {
+    if let kube::Error::Api(status) = error {
+        return format!("{} ({} {})", status.message, status.code, status.reason);
+    }
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        let message = c.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        cause = c.source();
+    }
+    text
 }

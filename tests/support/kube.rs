@@ -690,3 +690,99 @@ pub fn fast_options(cache: &std::path::Path) -> terrace::addons::install::Instal
         },
     }
 }
+
+impl FakeCluster {
+    /// Serves this cluster's API over plain HTTP on a loopback port, for
+    /// tests that run the `terrace` binary; returns the endpoint.
+    pub async fn serve_http(&self) -> (String, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let client = self.client.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut reader = BufReader::new(read);
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut words = line.split_whitespace();
+                        let (method, target) = (
+                            words.next().unwrap_or("").to_string(),
+                            words.next().unwrap_or("/").to_string(),
+                        );
+                        let mut request =
+                            http::Request::builder().method(method.as_str()).uri(target);
+                        let mut length = 0usize;
+                        loop {
+                            let mut header = String::new();
+                            reader.read_line(&mut header).await.unwrap_or(0);
+                            let header = header.trim_end();
+                            if header.is_empty() {
+                                break;
+                            }
+                            if let Some((name, value)) = header.split_once(':') {
+                                if name.eq_ignore_ascii_case("content-length") {
+                                    length = value.trim().parse().unwrap_or(0);
+                                }
+                                request = request.header(name.trim(), value.trim());
+                            }
+                        }
+                        let mut body = vec![0u8; length];
+                        if reader.read_exact(&mut body).await.is_err() {
+                            return;
+                        }
+                        let response = match client
+                            .send(request.body(Body::from(body)).unwrap())
+                            .await
+                        {
+                            Ok(response) => response,
+                            Err(e) => respond(
+                                500,
+                                json!({"kind": "Status", "code": 500, "message": e.to_string()}),
+                            ),
+                        };
+                        let status = response.status();
+                        let bytes = response
+                            .into_body()
+                            .collect_bytes()
+                            .await
+                            .unwrap_or_default();
+                        let head = format!(
+                            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                            status.as_u16(),
+                            status.canonical_reason().unwrap_or(""),
+                            bytes.len()
+                        );
+                        if write.write_all(head.as_bytes()).await.is_err()
+                            || write.write_all(&bytes).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (endpoint, task)
+    }
+}
+
+/// A kubeconfig for `endpoint` with a static token, written into `dir`.
+pub fn kubeconfig(dir: &std::path::Path, endpoint: &str) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake\n  cluster: {{ server: \"{endpoint}\" }}\ncontexts:\n- name: fake\n  context: {{ cluster: fake, user: fake }}\nusers:\n- name: fake\n  user: {{ token: fake-token }}\n"
+        ),
+    )
+    .unwrap();
+    path
+}

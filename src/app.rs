@@ -6,11 +6,12 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::addons::Catalog;
+use crate::addons::{Catalog, health};
 use crate::aws::{self, Aws, discovery, kubeconfig, preflight, state, token};
 use crate::cli::{AddonsCommand, Cli, ClusterArgs, ClusterCommand, Command, StateCommand};
 use crate::cluster;
 use crate::config::{self, ConfigError, Location, Problem, Request};
+use crate::k8s::Kube;
 use crate::terraform::Terraform;
 use crate::ui::Printer;
 
@@ -114,6 +115,21 @@ pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Addons(AddonsCommand::List) => {
             let catalog = Catalog::embedded().map_err(|e| anyhow::anyhow!("{e}"))?;
             printer.addons(catalog);
+        }
+        Command::Addons(AddonsCommand::Status(args)) => {
+            let rows = block_on(async {
+                let kube = Kube::from_kubeconfig(
+                    args.kube.kubeconfig.as_deref(),
+                    args.kube.context.as_deref(),
+                )
+                .await?;
+                Ok(health::status(&kube, &[]).await?)
+            })?;
+            printer.addons_status(&rows);
+            let unhealthy = health::unhealthy(&rows);
+            if !unhealthy.is_empty() {
+                anyhow::bail!("not healthy: {}", unhealthy.join(", "));
+            }
         }
     }
     Ok(())

@@ -148,4 +148,24 @@ pub struct TokenArgs {
 pub enum AddonsCommand {
     /// List the addons, their pinned versions and what they depend on
     List,
+    /// Each installed addon's version, sync and health; exits 1 if any is unhealthy
+    Status(AddonsStatusArgs),
+}
+
+/// Which cluster API to talk to, for clusters reached through a kubeconfig.
+#[derive(Debug, Args)]
+pub struct KubeArgs {
+    /// Kubeconfig file [default: $KUBECONFIG, else ~/.kube/config]
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context [default: its current context]
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AddonsStatusArgs {
+    #[command(flatten)]
+    pub kube: KubeArgs,
 }

@@ -9,6 +9,7 @@ pub mod aws;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod k8s;
 pub mod progress;
 pub mod render;
 pub mod terraform;

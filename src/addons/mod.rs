@@ -1,9 +1,15 @@
 //! The addon catalog: the folders under `addons/`, embedded at compile time.
 //!
 //! This module owns reading and checking `addon.yaml` and ordering addons by
-//! their dependencies. It does not render templates (that is `render`) and
-//! does not talk to a cluster.
+//! their dependencies. It does not render templates (that is `render`).
+//! Installing the stack into a cluster lives in its submodules: `install`
+//! (the entry point), `argocd` (bootstrap), `release` (verified release
+//! manifests) and `health` (what healthy means, and `addons status`).
 
+pub mod argocd;
+pub mod health;
+pub mod install;
+pub mod release;
 mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};

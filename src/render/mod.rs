@@ -234,18 +234,12 @@ fn base_context(spec: &ClusterSpec, outputs: &Outputs, enabled: &[&Addon]) -> te
     ctx.insert("names", &spec.names);
     ctx.insert("outputs", outputs);
     ctx.insert("tags", &tags(spec));
-    ctx.insert(
-        "system_tolerations",
-        &json!([{ "key": SYSTEM_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule" }]),
-    );
+    ctx.insert("system_tolerations", &system_tolerations());
     ctx.insert(
         "system_taint",
         &json!({ "key": SYSTEM_TAINT_KEY, "value": SYSTEM_TAINT_VALUE }),
     );
-    ctx.insert(
-        "system_node_selector",
-        &json!({ SYSTEM_POOL_LABEL.0: SYSTEM_POOL_LABEL.1 }),
-    );
+    ctx.insert("system_node_selector", &system_node_selector());
     let identities: Vec<Value> = enabled
         .iter()
         .filter(|a| a.has_identity())
@@ -289,6 +283,16 @@ fn addon_context(base: &tera::Context, spec: &ClusterSpec, addon: &Addon) -> ter
         .unwrap_or_default();
     ctx.insert("settings", &settings);
     ctx
+}
+
+/// The tolerations that let a pod run on the tainted system node group.
+pub fn system_tolerations() -> Value {
+    json!([{ "key": SYSTEM_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule" }])
+}
+
+/// The node selector that keeps a pod on the system node group.
+pub fn system_node_selector() -> Value {
+    json!({ SYSTEM_POOL_LABEL.0: SYSTEM_POOL_LABEL.1 })
 }
 
 /// The tags every AWS resource of the cluster carries (DESIGN.md section 1).

@@ -138,7 +138,7 @@ impl Printer {
                     ));
                     return;
                 }
-                let header = ["NAME", "REGION", "VERSION", "STATUS", "AGE"].map(String::from);
+                let header = ["NAME", "REGION", "VERSION", "STATUS", "AGE"];
                 let rows: Vec<[String; 5]> = listing
                     .clusters
                     .iter()
@@ -196,26 +196,6 @@ impl Printer {
                     }
                 }
             }
-        }
-    }
-
-    fn table<const N: usize>(&self, header: &[String; N], rows: &[[String; N]]) {
-        let widths: Vec<usize> = (0..N)
-            .map(|i| {
-                rows.iter()
-                    .chain([header])
-                    .map(|r| r[i].len())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for row in [header].into_iter().chain(rows.iter()) {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
-            self.line(cells.join("  ").trim_end());
         }
     }
 }

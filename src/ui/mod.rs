@@ -8,6 +8,7 @@ use std::io::{IsTerminal, Write};
 
 use serde_json::json;
 
+use crate::addons::health::AddonStatus;
 use crate::addons::{Catalog, Kind};
 use crate::cli::OutputFormat;
 use crate::cluster::{ClusterError, RenderSummary};
@@ -126,25 +127,56 @@ impl Printer {
                         ]
                     })
                     .collect();
-                let header = ["NAME", "VERSION", "NAMESPACE", "NEEDS", "SOURCE"].map(String::from);
-                let widths: Vec<usize> = (0..5)
-                    .map(|i| {
-                        rows.iter()
-                            .chain([&header])
-                            .map(|r| r[i].len())
-                            .max()
-                            .unwrap_or(0)
+                self.table(&["NAME", "VERSION", "NAMESPACE", "NEEDS", "SOURCE"], &rows);
+            }
+        }
+    }
+
+    /// `addons status`: one row per addon.
+    pub fn addons_status(&self, rows: &[AddonStatus]) {
+        match self.format {
+            OutputFormat::Json => self.json(json!({
+                "addons": rows,
+                "healthy": rows.iter().all(|r| r.healthy),
+            })),
+            OutputFormat::Text => {
+                let rows: Vec<[String; 5]> = rows
+                    .iter()
+                    .map(|r| {
+                        [
+                            r.name.clone(),
+                            r.version.clone(),
+                            r.sync.clone(),
+                            r.health.clone(),
+                            r.message.clone().unwrap_or_default(),
+                        ]
                     })
                     .collect();
-                for row in [&header].into_iter().chain(rows.iter()) {
-                    let cells: Vec<String> = row
-                        .iter()
-                        .zip(&widths)
-                        .map(|(c, w)| format!("{c:<w$}"))
-                        .collect();
-                    self.line(cells.join("  ").trim_end());
-                }
+                self.table(&["NAME", "VERSION", "SYNC", "HEALTH", "MESSAGE"], &rows);
             }
+        }
+    }
+
+    /// Left-aligned columns, each as wide as its widest cell.
+    /// Left-aligned columns, two spaces apart.
+    fn table<const N: usize>(&self, header: &[&str; N], rows: &[[String; N]]) {
+        let header = header.map(String::from);
+        let widths: Vec<usize> = (0..N)
+            .map(|i| {
+                rows.iter()
+                    .chain([&header])
+                    .map(|r| r[i].len())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for row in [&header].into_iter().chain(rows.iter()) {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            self.line(cells.join("  ").trim_end());
         }
     }
 

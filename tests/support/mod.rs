@@ -3,5 +3,6 @@
 
 pub mod bin;
 pub mod fake_terraform;
+pub mod kube;
 pub mod moto;
 pub mod seed;

@@ -1,0 +1,353 @@
+//! What "healthy" means for the operator stack: an Argo CD Application that
+//! is Synced and Healthy on the revision Terrace asked for, a workload that
+//! has rolled out, a custom resource whose `Ready` condition is True. Also
+//! the stack-wide status that `terrace addons status` and `up`'s verify
+//! phase report.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::k8s::{K8sError, Kube, Poll, condition};
+
+/// Where Argo CD and its Applications live.
+pub const ARGOCD_NAMESPACE: &str = "argocd";
+pub const APPLICATION_API_VERSION: &str = "argoproj.io/v1alpha1";
+/// The label the rendered Applications carry with their addon's name.
+pub const ADDON_LABEL: &str = "terrace.dev/addon";
+
+/// One addon's state in the cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AddonStatus {
+    pub name: String,
+    /// Chart version (`targetRevision`), or Argo CD's image tag.
+    pub version: String,
+    pub sync: String,
+    pub health: String,
+    pub healthy: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+fn text<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// An Application is done when it is Synced and Healthy on the source it
+/// declares (a status from before a re-apply does not count); Degraded
+/// fails at once.
+pub fn application(app: &Value) -> Poll<()> {
+    let sync = text(app, "/status/sync/status").unwrap_or("Unknown");
+    let health = text(app, "/status/health/status").unwrap_or("Unknown");
+    let wanted = text(app, "/spec/source/targetRevision");
+    let compared = text(app, "/status/sync/comparedTo/source/targetRevision");
+    if health == "Degraded" {
+        return Poll::Failed(describe_application(app));
+    }
+    if let (Some(wanted), Some(compared)) = (wanted, compared)
+        && wanted != compared
+    {
+        return Poll::Pending(format!(
+            "Argo CD has not compared revision {wanted} yet (last compared {compared})"
+        ));
+    }
+    if sync == "Synced" && health == "Healthy" {
+        Poll::Ready(())
+    } else {
+        Poll::Pending(describe_application(app))
+    }
+}
+
+/// `sync=… health=…` and every message Argo CD gives about why.
+pub fn describe_application(app: &Value) -> String {
+    let mut parts = vec![format!(
+        "sync={} health={}",
+        text(app, "/status/sync/status").unwrap_or("Unknown"),
+        text(app, "/status/health/status").unwrap_or("Unknown"),
+    )];
+    if let Some(message) = text(app, "/status/health/message") {
+        parts.push(format!("health message: {message}"));
+    }
+    if let Some(phase) = text(app, "/status/operationState/phase") {
+        let message = text(app, "/status/operationState/message").unwrap_or("");
+        parts.push(
+            format!("last sync {phase}: {message}")
+                .trim_end_matches(": ")
+                .to_string(),
+        );
+    }
+    if let Some(conditions) = app.pointer("/status/conditions").and_then(Value::as_array) {
+        for c in conditions {
+            parts.push(format!(
+                "condition {}: {}",
+                text(c, "/type").unwrap_or("?"),
+                text(c, "/message").unwrap_or("")
+            ));
+        }
+    }
+    parts.join("; ")
+}
+
+/// A Deployment or StatefulSet has rolled out: the controller saw the
+/// latest spec and every replica is updated and available.
+pub fn rolled_out(kind: &str, object: &Value) -> Poll<()> {
+    let int = |pointer: &str| object.pointer(pointer).and_then(Value::as_i64);
+    let generation = int("/metadata/generation").unwrap_or(0);
+    let observed = int("/status/observedGeneration").unwrap_or(-1);
+    if observed < generation {
+        return Poll::Pending(format!(
+            "the controller has not observed generation {generation} yet"
+        ));
+    }
+    if kind == "Deployment" && progress_deadline_exceeded(object) {
+        let message = condition(object, "Progressing").and_then(|(_, m)| m);
+        return Poll::Failed(message.unwrap_or("progress deadline exceeded").to_string());
+    }
+    let wanted = int("/spec/replicas").unwrap_or(1);
+    let updated = int("/status/updatedReplicas").unwrap_or(0);
+    let current = int("/status/replicas").unwrap_or(0);
+    let available = match kind {
+        "StatefulSet" => int("/status/availableReplicas").or(int("/status/readyReplicas")),
+        _ => int("/status/availableReplicas"),
+    }
+    .unwrap_or(0);
+    if updated < wanted {
+        Poll::Pending(format!("{updated} of {wanted} replicas updated"))
+    } else if current > updated {
+        Poll::Pending(format!(
+            "{} old replicas pending termination",
+            current - updated
+        ))
+    } else if available < wanted {
+        Poll::Pending(format!("{available} of {wanted} replicas available"))
+    } else {
+        Poll::Ready(())
+    }
+}
+
+fn progress_deadline_exceeded(object: &Value) -> bool {
+    object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                text(c, "/type") == Some("Progressing")
+                    && text(c, "/reason") == Some("ProgressDeadlineExceeded")
+            })
+        })
+}
+
+/// A custom resource reports `Ready=True`.
+pub fn ready(object: &Value) -> Poll<()> {
+    match condition(object, "Ready") {
+        Some(("True", _)) => Poll::Ready(()),
+        _ => Poll::Pending(crate::k8s::describe_conditions(object)),
+    }
+}
+
+/// Every addon Terrace installed, as the cluster sees it: Argo CD's own
+/// workloads, then each Application labelled with an addon. Addons named in
+/// `expected` that have no Application are reported `Missing`.
+pub async fn status(kube: &Kube, expected: &[&str]) -> Result<Vec<AddonStatus>, K8sError> {
+    let mut rows = vec![argocd_status(kube).await?];
+    let apps = match kube
+        .list(
+            APPLICATION_API_VERSION,
+            "Application",
+            Some(ARGOCD_NAMESPACE),
+            Some(ADDON_LABEL),
+        )
+        .await
+    {
+        Ok(apps) => apps,
+        Err(err) if err.is_not_found() => Vec::new(),
+        Err(err) => return Err(err),
+    };
+    let mut found: Vec<AddonStatus> = apps
+        .iter()
+        .map(|app| {
+            let value = serde_json::to_value(app).unwrap_or_default();
+            let poll = application(&value);
+            AddonStatus {
+                name: text(
+                    &value,
+                    &format!("/metadata/labels/{}", ADDON_LABEL.replace('/', "~1")),
+                )
+                .unwrap_or_default()
+                .to_string(),
+                version: text(&value, "/spec/source/targetRevision")
+                    .unwrap_or("")
+                    .to_string(),
+                sync: text(&value, "/status/sync/status")
+                    .unwrap_or("Unknown")
+                    .to_string(),
+                health: text(&value, "/status/health/status")
+                    .unwrap_or("Unknown")
+                    .to_string(),
+                healthy: poll == Poll::Ready(()),
+                message: match poll {
+                    Poll::Ready(()) => None,
+                    Poll::Pending(m) | Poll::Failed(m) => Some(m),
+                },
+            }
+        })
+        .collect();
+    for name in expected {
+        if *name != "argocd" && !found.iter().any(|s| s.name == *name) {
+            found.push(AddonStatus {
+                name: name.to_string(),
+                version: String::new(),
+                sync: "-".into(),
+                health: "Missing".into(),
+                healthy: false,
+                message: Some(format!("no Application {ARGOCD_NAMESPACE}/{name}")),
+            });
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    rows.extend(found);
+    Ok(rows)
+}
+
+/// The names of the addons in `rows` that are not healthy.
+pub fn unhealthy(rows: &[AddonStatus]) -> Vec<&str> {
+    rows.iter()
+        .filter(|r| !r.healthy)
+        .map(|r| r.name.as_str())
+        .collect()
+}
+
+/// Argo CD has no Application of its own: it is healthy when every
+/// Deployment and StatefulSet of its install has rolled out.
+async fn argocd_status(kube: &Kube) -> Result<AddonStatus, K8sError> {
+    let selector = Some("app.kubernetes.io/part-of=argocd");
+    let mut workloads = Vec::new();
+    for kind in ["Deployment", "StatefulSet"] {
+        for object in kube
+            .list("apps/v1", kind, Some(ARGOCD_NAMESPACE), selector)
+            .await?
+        {
+            workloads.push((kind, serde_json::to_value(object).unwrap_or_default()));
+        }
+    }
+    let version = workloads
+        .iter()
+        .find(|(_, w)| text(w, "/metadata/name") == Some("argocd-server"))
+        .and_then(|(_, w)| text(w, "/spec/template/spec/containers/0/image"))
+        .and_then(|image| image.rsplit_once(':'))
+        .map(|(_, tag)| tag.to_string())
+        .unwrap_or_default();
+    let waiting: Vec<String> = workloads
+        .iter()
+        .filter_map(|(kind, w)| match rolled_out(kind, w) {
+            Poll::Ready(()) => None,
+            Poll::Pending(m) | Poll::Failed(m) => Some(format!(
+                "{kind} {}: {m}",
+                text(w, "/metadata/name").unwrap_or("?")
+            )),
+        })
+        .collect();
+    let (health, message) = if workloads.is_empty() {
+        (
+            "Missing",
+            Some(format!(
+                "no Argo CD workloads in namespace {ARGOCD_NAMESPACE}"
+            )),
+        )
+    } else if waiting.is_empty() {
+        ("Healthy", None)
+    } else {
+        ("Progressing", Some(waiting.join("; ")))
+    };
+    Ok(AddonStatus {
+        name: "argocd".into(),
+        version,
+        sync: "-".into(),
+        health: health.into(),
+        healthy: health == "Healthy",
+        message,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn app(sync: &str, health: &str, compared: &str) -> Value {
+        json!({
+            "spec": {"source": {"targetRevision": "1.0.0"}},
+            "status": {
+                "sync": {"status": sync, "comparedTo": {"source": {"targetRevision": compared}}},
+                "health": {"status": health},
+                "conditions": [{"type": "SyncError", "message": "webhook has no endpoints"}],
+            }
+        })
+    }
+
+    #[test]
+    fn application_states() {
+        assert_eq!(
+            application(&app("Synced", "Healthy", "1.0.0")),
+            Poll::Ready(())
+        );
+        assert!(
+            matches!(application(&app("Synced", "Healthy", "0.9.0")), Poll::Pending(m) if m.contains("0.9.0"))
+        );
+        assert!(matches!(
+            application(&app("OutOfSync", "Progressing", "1.0.0")),
+            Poll::Pending(_)
+        ));
+        let Poll::Failed(message) = application(&app("Synced", "Degraded", "1.0.0")) else {
+            panic!("Degraded must fail");
+        };
+        assert!(message.contains("health=Degraded"), "{message}");
+        assert!(message.contains("webhook has no endpoints"), "{message}");
+        assert!(matches!(application(&json!({})), Poll::Pending(_)));
+    }
+
+    #[test]
+    fn rollouts() {
+        let deployment = |generation: i64, observed: i64, updated: i64, available: i64| {
+            json!({
+                "metadata": {"generation": generation},
+                "spec": {"replicas": 2},
+                "status": {"observedGeneration": observed, "replicas": updated,
+                           "updatedReplicas": updated, "availableReplicas": available}
+            })
+        };
+        assert_eq!(
+            rolled_out("Deployment", &deployment(2, 2, 2, 2)),
+            Poll::Ready(())
+        );
+        assert!(
+            matches!(rolled_out("Deployment", &deployment(3, 2, 2, 2)), Poll::Pending(m) if m.contains("generation 3"))
+        );
+        assert!(
+            matches!(rolled_out("Deployment", &deployment(2, 2, 1, 1)), Poll::Pending(m) if m.contains("1 of 2 replicas updated"))
+        );
+        assert!(
+            matches!(rolled_out("Deployment", &deployment(2, 2, 2, 1)), Poll::Pending(m) if m.contains("1 of 2 replicas available"))
+        );
+        let mut stuck = deployment(2, 2, 1, 1);
+        stuck["status"]["conditions"] = json!([{"type": "Progressing", "status": "False",
+            "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet has timed out progressing."}]);
+        assert!(
+            matches!(rolled_out("Deployment", &stuck), Poll::Failed(m) if m.contains("timed out"))
+        );
+        let sts = json!({"metadata": {"generation": 1}, "spec": {"replicas": 1},
+            "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1}});
+        assert_eq!(rolled_out("StatefulSet", &sts), Poll::Ready(()));
+    }
+
+    #[test]
+    fn ready_condition() {
+        assert_eq!(
+            ready(&json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}})),
+            Poll::Ready(())
+        );
+        assert!(matches!(ready(&json!({})), Poll::Pending(m) if m == "no status conditions yet"));
+    }
+}

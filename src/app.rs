@@ -2,23 +2,29 @@
 //! parsed command and decides the exit code of an error.
 
 use std::future::Future;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Result;
 
+use crate::addons::install::InstallOptions;
+use crate::addons::release::ManifestSource;
 use crate::addons::{Catalog, health};
 use crate::aws::{self, Aws, discovery, kubeconfig, preflight, state, token};
-use crate::cli::{AddonsCommand, Cli, ClusterArgs, ClusterCommand, Command, StateCommand};
+use crate::cli::{
+    AddonsCommand, ArgocdArgs, Cli, ClusterArgs, ClusterCommand, Command, StateCommand,
+};
 use crate::cluster;
 use crate::config::{self, ConfigError, Location, Problem, Request};
 use crate::k8s::Kube;
-use crate::terraform::Terraform;
+use crate::terraform::{Interrupt, Terraform};
 use crate::ui::Printer;
 
 /// Exit codes (DESIGN.md section 6).
 pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_PREFLIGHT: u8 = 3;
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
     let config = cli.config;
@@ -31,6 +37,26 @@ pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Cluster(ClusterCommand::Render(args)) => {
             let summary = cluster::render(&request(args.cluster), args.out.as_deref())?;
             printer.rendered(&summary);
+        }
+        Command::Cluster(ClusterCommand::Up(args)) => {
+            let approval = approval(args.yes, args.dry_run, printer)?;
+            let kubeconfig = kubeconfig_path(args.kubeconfig.as_deref())?;
+            let install = install_options(&args.argocd);
+            let request = request(args.cluster);
+            block_on(async {
+                let options = cluster::UpOptions {
+                    request,
+                    approval,
+                    dry_run: args.dry_run,
+                    stop_after: args.stop_after.map(|s| s.phase()),
+                    install,
+                    kubeconfig,
+                    interrupt: Interrupt::ctrl_c(),
+                };
+                let (summary, result) = cluster::up(options, printer).await;
+                printer.up_summary(&summary, result.is_ok());
+                Ok(result?)
+            })?;
         }
         Command::Cluster(ClusterCommand::Preflight(args)) => {
             let spec = config::load(&request(args))?;
@@ -46,11 +72,7 @@ pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
         }
         Command::Cluster(ClusterCommand::Kubeconfig(args)) => {
             let spec = config::load(&request(args.cluster))?;
-            let path = kubeconfig::resolve_path(
-                args.kubeconfig.as_deref(),
-                std::env::var_os("KUBECONFIG").as_deref(),
-                std::env::var_os("HOME").map(PathBuf::from).as_deref(),
-            )?;
+            let path = kubeconfig_path(args.kubeconfig.as_deref())?;
             let exe = std::env::current_exe()?;
             // kubectl runs the plugin with the user's environment; keep the
             // profile this entry was made with, as `aws eks update-kubeconfig` does.
@@ -135,6 +157,46 @@ pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
     Ok(())
 }
 
+/// Who approves changes: `--yes`, else a person at a terminal. Without
+/// either there is nobody to ask, which is a usage error.
+fn approval(
+    yes: bool,
+    dry_run: bool,
+    printer: &Printer,
+) -> Result<cluster::Approval<'_>, ConfigError> {
+    if yes || dry_run {
+        return Ok(cluster::Approval::Yes);
+    }
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        return Ok(cluster::Approval::Ask(printer));
+    }
+    Err(ConfigError::Invalid(vec![Problem {
+        location: Location::CommandLine,
+        field: "--yes".into(),
+        message: "required when not run from a terminal: nobody can approve the changes".into(),
+    }]))
+}
+
+fn kubeconfig_path(flag: Option<&std::path::Path>) -> Result<PathBuf> {
+    Ok(kubeconfig::resolve_path(
+        flag,
+        std::env::var_os("KUBECONFIG").as_deref(),
+        std::env::var_os("HOME").map(PathBuf::from).as_deref(),
+    )?)
+}
+
+fn install_options(args: &ArgocdArgs) -> InstallOptions {
+    InstallOptions {
+        argocd_manifest: args
+            .argocd_manifest
+            .as_deref()
+            .map(ManifestSource::parse)
+            .unwrap_or(ManifestSource::Pinned),
+        argocd_sha256: args.argocd_sha256.clone(),
+        ..InstallOptions::default()
+    }
+}
+
 /// Runs the async part of a command on a runtime that lives only as long
 /// as the command.
 fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
@@ -157,15 +219,17 @@ fn check_region(region: &str) -> Result<(), ConfigError> {
 }
 
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    let config = err.downcast_ref::<ConfigError>().is_some()
-        || matches!(
-            err.downcast_ref::<cluster::ClusterError>(),
-            Some(cluster::ClusterError::Config(_))
-        );
-    if config {
+    let cluster = err.downcast_ref::<cluster::ClusterError>();
+    if err.downcast_ref::<ConfigError>().is_some()
+        || matches!(cluster, Some(cluster::ClusterError::Config(_)))
+    {
         EXIT_USAGE
-    } else if err.downcast_ref::<aws::preflight::Refused>().is_some() {
+    } else if err.downcast_ref::<aws::preflight::Refused>().is_some()
+        || matches!(cluster, Some(cluster::ClusterError::Preflight(_)))
+    {
         EXIT_PREFLIGHT
+    } else if cluster.is_some_and(cluster::ClusterError::is_interrupt) {
+        EXIT_INTERRUPTED
     } else {
         EXIT_FAILURE
     }

@@ -68,6 +68,8 @@ pub enum Command {
 pub enum ClusterCommand {
     /// Write the cluster's Terraform and Kubernetes manifests (offline: no AWS account needed)
     Render(RenderArgs),
+    /// Build the cluster (or bring it back to its configuration) and prove it healthy
+    Up(UpArgs),
     /// Check the account before building: credentials, region, quotas, names, terraform
     Preflight(ClusterArgs),
     /// Add (or update) the cluster's entry in a kubeconfig
@@ -97,6 +99,65 @@ pub struct RenderArgs {
     /// Output directory [default: .terrace/<name>]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// Apply without asking (required when not run from a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Run preflight, render and terraform plan, and say what would change; change nothing
+    #[arg(long, conflicts_with = "stop_after")]
+    pub dry_run: bool,
+
+    /// Stop once this phase is done (e.g. `outputs`: the infrastructure without the operator stack)
+    #[arg(long, value_enum, value_name = "PHASE")]
+    pub stop_after: Option<StopAfter>,
+
+    /// Kubeconfig to add the cluster's context to [default: first path of KUBECONFIG, else ~/.kube/config]
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub argocd: ArgocdArgs,
+}
+
+/// The phases of `up` it can stop after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StopAfter {
+    Render,
+    Terraform,
+    Outputs,
+    Connect,
+    Addons,
+}
+
+impl StopAfter {
+    pub fn phase(self) -> &'static str {
+        match self {
+            StopAfter::Render => "render",
+            StopAfter::Terraform => "terraform",
+            StopAfter::Outputs => "outputs",
+            StopAfter::Connect => "connect",
+            StopAfter::Addons => "addons",
+        }
+    }
+}
+
+/// Where Argo CD's release manifest comes from.
+#[derive(Debug, Args)]
+pub struct ArgocdArgs {
+    /// Argo CD install manifest from a mirror or an air-gapped copy (file or URL); still checked against the pinned SHA-256
+    #[arg(long, value_name = "FILE|URL")]
+    pub argocd_manifest: Option<String>,
+
+    /// The SHA-256 to check that manifest against, when it is not the pinned release
+    #[arg(long, value_name = "HEX", requires = "argocd_manifest")]
+    pub argocd_sha256: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use terrace::config::{self, Request};
@@ -16,43 +16,10 @@ use terrace::terraform::{Backend, RunError, Runner, Terraform};
 
 const REGION: &str = "us-east-1";
 
-/// The filesystem mirror holding `registry.terraform.io/hashicorp/aws`:
-/// `TERRACE_TF_PROVIDER_MIRROR` (exported by scripts/test), else the usual
-/// places a machine image puts one.
-fn provider_mirror() -> PathBuf {
-    let has_aws = |dir: &Path| dir.join("registry.terraform.io/hashicorp/aws").is_dir();
-    if let Some(dir) = std::env::var_os("TERRACE_TF_PROVIDER_MIRROR") {
-        let dir = PathBuf::from(dir);
-        assert!(
-            has_aws(&dir),
-            "TERRACE_TF_PROVIDER_MIRROR={} holds no registry.terraform.io/hashicorp/aws/",
-            dir.display()
-        );
-        return dir;
-    }
-    let home = std::env::var("HOME").unwrap_or_default();
-    [
-        PathBuf::from("/opt/tf-plugins"),
-        Path::new(&home).join(".terraform.d/plugins"),
-        PathBuf::from("/usr/local/share/terraform/plugins"),
-        PathBuf::from("/usr/share/terraform/plugins"),
-    ]
-    .into_iter()
-    .find(|d| has_aws(d))
-    .unwrap_or_else(|| {
-        panic!(
-            "no hashicorp/aws provider mirror found: run scripts/test, or set \
-             TERRACE_TF_PROVIDER_MIRROR to a directory holding \
-             registry.terraform.io/hashicorp/aws/<version>/<os_arch>/"
-        )
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_terraform_applies_and_destroys_the_default_cluster_against_the_emulator() {
     terrace::tls::install_crypto_provider();
     let terraform = Terraform::find().expect("terraform on PATH (or TERRACE_TERRAFORM)");
-    let mirror = provider_mirror();
     let account = support::moto::account_with_eks_shim().await;
     let sdk = account.sdk_config(REGION).await;
 
@@ -67,15 +34,7 @@ async fn real_terraform_applies_and_destroys_the_default_cluster_against_the_emu
         .unwrap()
         .write_atomic(&work)
         .unwrap();
-    let rc = tmp.path().join("terraform.rc");
-    std::fs::write(
-        &rc,
-        format!(
-            "provider_installation {{\n  filesystem_mirror {{\n    path = \"{}\"\n  }}\n}}\n",
-            mirror.display()
-        ),
-    )
-    .unwrap();
+    let rc = support::terraform::cli_config(tmp.path());
 
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)

@@ -72,6 +72,7 @@ async fn a_full_cycle_passes_the_right_arguments_and_reads_the_results() {
             "-backend-config=key=clusters/c1/terraform.tfstate",
             "-backend-config=region=us-east-1",
             "-backend-config=use_lockfile=true",
+            "-backend-config=encrypt=true",
         ]
     );
     assert_eq!(

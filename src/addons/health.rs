@@ -34,6 +34,29 @@ fn text<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// How many nodes there are, and how many report Ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NodeCounts {
+    pub ready: usize,
+    pub total: usize,
+}
+
+/// Counts the cluster's nodes and the Ready ones.
+pub async fn nodes(kube: &Kube) -> Result<NodeCounts, K8sError> {
+    let nodes = kube.list("v1", "Node", None, None).await?;
+    let ready = nodes
+        .iter()
+        .filter(|n| {
+            let value = serde_json::to_value(n).unwrap_or_default();
+            matches!(condition(&value, "Ready"), Some(("True", _)))
+        })
+        .count();
+    Ok(NodeCounts {
+        ready,
+        total: nodes.len(),
+    })
+}
+
 /// An Application is done when it is Synced and Healthy on the source it
 /// declares (a status from before a re-apply does not count); Degraded
 /// fails at once.

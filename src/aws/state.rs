@@ -101,38 +101,6 @@ pub enum StateError {
     },
 }
 
-/// Where Terraform's S3 backend keeps one cluster's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BackendConfig {
-    pub bucket: String,
-    pub key: String,
-    pub region: String,
-}
-
-impl BackendConfig {
-    /// `terraform init` arguments for the partial `backend "s3" {}` block.
-    pub fn init_args(&self) -> Vec<String> {
-        [
-            ("bucket", self.bucket.as_str()),
-            ("key", &self.key),
-            ("region", &self.region),
-            ("encrypt", "true"),
-            ("use_lockfile", "true"),
-        ]
-        .into_iter()
-        .map(|(k, v)| format!("-backend-config={k}={v}"))
-        .collect()
-    }
-}
-
-pub fn backend_config(bucket: &str, cluster: &str, region: &str) -> BackendConfig {
-    BackendConfig {
-        bucket: bucket.to_string(),
-        key: format!("clusters/{cluster}/terraform.tfstate"),
-        region: region.to_string(),
-    }
-}
-
 /// Creates the state bucket of `account` in `region` if it is missing and
 /// corrects its settings; idempotent.
 pub async fn ensure(aws: &Aws, account: &str, region: &str) -> Result<StateBucket, StateError> {
@@ -168,6 +136,50 @@ pub async fn ensure(aws: &Aws, account: &str, region: &str) -> Result<StateBucke
         fixed,
         encryption,
     })
+}
+
+/// Whether `account` already has its state bucket in `region` (read-only:
+/// `up --dry-run` and `down` must not create it).
+pub async fn exists(aws: &Aws, account: &str, region: &str) -> Result<bool, StateError> {
+    let bucket = Bucket {
+        s3: aws.in_region(region).s3(),
+        name: bucket_name(account, region),
+        account: account.to_string(),
+        region: region.to_string(),
+    };
+    match bucket.confirm_listed().await {
+        Ok(()) => Ok(true),
+        Err(StateError::NotOwned { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the state bucket holds a state file at `key`.
+pub async fn has_state(
+    aws: &Aws,
+    account: &str,
+    region: &str,
+    key: &str,
+) -> Result<bool, StateError> {
+    let name = bucket_name(account, region);
+    let result = aws
+        .in_region(region)
+        .s3()
+        .head_object()
+        .bucket(&name)
+        .key(key)
+        .expected_bucket_owner(account)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if status(&e) == Some(404) => Ok(false),
+        Err(e) => Err(StateError::Api {
+            bucket: name,
+            action: "HeadObject",
+            message: super::sdk_message(&e),
+        }),
+    }
 }
 
 struct Bucket {
@@ -567,17 +579,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_and_backend() {
+    fn names() {
         assert_eq!(
             bucket_name("123456789012", "eu-west-1"),
             "terrace-state-123456789012-eu-west-1"
-        );
-        let backend = backend_config("b", "terrace-eu-west-1", "eu-west-1");
-        assert_eq!(backend.key, "clusters/terrace-eu-west-1/terraform.tfstate");
-        assert!(
-            backend
-                .init_args()
-                .contains(&"-backend-config=use_lockfile=true".to_string())
         );
     }
 

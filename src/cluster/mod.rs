@@ -5,13 +5,24 @@
 
 pub mod journal;
 pub mod lock;
+mod pipeline;
+mod up;
+
+pub use pipeline::{Outcome, PhaseReport};
+pub use up::{UpOptions, UpSummary, up};
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::addons::install::InstallError;
+use crate::aws::kubeconfig::KubeconfigError;
+use crate::aws::preflight::Refused;
+use crate::aws::state::StateError;
 use crate::config::{self, ConfigError, Request};
+use crate::k8s::K8sError;
 use crate::render::{self, Outputs, RenderError, WriteError};
+use crate::terraform::{BinaryError, RunError};
 
 /// Where a cluster's work directory lives unless `--out` says otherwise.
 pub fn work_dir(name: &str) -> PathBuf {
@@ -26,6 +37,73 @@ pub enum ClusterError {
     Render(#[from] RenderError),
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
+    #[error(transparent)]
+    Preflight(#[from] Refused),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    TerraformBinary(#[from] BinaryError),
+    #[error(transparent)]
+    Terraform(#[from] RunError),
+    #[error("terraform output has no {0:?}; the rendered stack and this terrace do not match")]
+    MissingOutput(String),
+    #[error(transparent)]
+    Kubeconfig(#[from] KubeconfigError),
+    #[error("cluster {0}: the certificate authority EKS returned is not base64")]
+    Ca(String),
+    #[error(transparent)]
+    Kube(#[from] K8sError),
+    #[error(
+        "cluster {cluster}: the Kubernetes API did not answer ({reason}); check that this machine can reach the endpoint (endpoint.public / public_cidrs), then run `terrace cluster up` again to resume"
+    )]
+    Unreachable { cluster: String, reason: String },
+    #[error(transparent)]
+    Addons(#[from] InstallError),
+    #[error("not healthy:\n  {}", .0.join("\n  "))]
+    Unhealthy(Vec<String>),
+    #[error("stopped: the changes were not approved")]
+    Declined,
+    #[error("interrupted during {phase}")]
+    Interrupted { phase: &'static str },
+    #[error("{1}: {0}")]
+    Io(&'static str, #[source] std::io::Error),
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+impl ClusterError {
+    /// The run stopped because the user asked it to (exit 130).
+    pub fn is_interrupt(&self) -> bool {
+        matches!(
+            self,
+            ClusterError::Interrupted { .. }
+                | ClusterError::Terraform(RunError::Interrupted { .. })
+        )
+    }
+}
+
+/// Asks a person a yes/no question (implemented by `ui` on a terminal).
+pub trait Prompt: Sync {
+    fn confirm(&self, question: &str) -> bool;
+}
+
+/// Who approves changes: `--yes`, or a person at a terminal.
+pub enum Approval<'a> {
+    Yes,
+    Ask(&'a dyn Prompt),
+}
+
+impl Approval<'_> {
+    pub fn approve(&self, question: &str) -> bool {
+        match self {
+            Approval::Yes => true,
+            Approval::Ask(prompt) => prompt.confirm(question),
+        }
+    }
 }
 
 /// What `render` wrote.

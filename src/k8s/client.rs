@@ -157,6 +157,18 @@ impl Kube {
         }
     }
 
+    /// The API server's version: the cheapest call that proves the API
+    /// answers and accepts our credentials.
+    pub async fn server_version(&self) -> Result<String, K8sError> {
+        let info = self
+            .client()
+            .await?
+            .apiserver_version()
+            .await
+            .map_err(K8sError::api("read the server version"))?;
+        Ok(info.git_version)
+    }
+
     /// A client whose credentials are valid now.
     pub async fn client(&self) -> Result<kube::Client, K8sError> {
         let (config, tokens) = match &self.inner.source {

@@ -69,7 +69,7 @@ impl K8sError {
         }
     }
 
-    fn api(action: impl Into<String>) -> impl FnOnce(kube::Error) -> K8sError {
+    pub(crate) fn api(action: impl Into<String>) -> impl FnOnce(kube::Error) -> K8sError {
         let action = action.into();
         move |error| K8sError::Api {
             action,

@@ -114,6 +114,14 @@ impl Runner {
         self
     }
 
+    /// The same runner for another work directory.
+    pub fn elsewhere(&self, work_dir: &Path) -> Runner {
+        Runner {
+            dir: work_dir.join("terraform"),
+            ..self.clone()
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -133,10 +141,22 @@ impl Runner {
             format!("-backend-config=key={}", backend.key),
             format!("-backend-config=region={}", backend.region),
             "-backend-config=use_lockfile=true".into(),
+            "-backend-config=encrypt=true".into(),
         ];
         if self.endpoint_override() {
             args.push("-backend-config=use_path_style=true".into());
         }
+        self.run("init", args, reporter).await?;
+        Ok(())
+    }
+
+    /// `terraform init` for a configuration whose backend needs no settings:
+    /// a scratch copy with a local-backend override, planned against empty
+    /// state (`up --dry-run` before the state bucket exists).
+    pub async fn init_local(&self, reporter: &dyn Reporter) -> Result<(), RunError> {
+        let args = ["init", "-input=false", "-no-color", "-json"]
+            .map(String::from)
+            .to_vec();
         self.run("init", args, reporter).await?;
         Ok(())
     }

@@ -80,6 +80,16 @@ impl Live {
         draw(&s);
     }
 
+    /// Removes the status line until the next event.
+    pub(super) fn pause(&self) {
+        if let Ok(mut s) = self.status.lock() {
+            if !s.done && s.phase_started.is_some() {
+                let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+            }
+            s.done = true;
+        }
+    }
+
     /// Removes the status line for good (before a final summary or error).
     pub(super) fn finish(&self) {
         self.stop.store(true, Ordering::Relaxed);

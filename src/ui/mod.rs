@@ -15,6 +15,7 @@ use crate::cluster::{ClusterError, RenderSummary};
 use crate::config::ConfigError;
 
 mod aws;
+mod cluster;
 
 pub use live::duration;
 
@@ -41,6 +42,13 @@ impl Printer {
     pub fn finish_progress(&self) {
         if let Some(live) = &self.live {
             live.finish();
+        }
+    }
+
+    /// Clears the status line for a question; it comes back with the next event.
+    fn finish_progress_line(&self) {
+        if let Some(live) = &self.live {
+            live.pause();
         }
     }
 

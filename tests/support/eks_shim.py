@@ -45,6 +45,19 @@ filled:
    real EC2 does not, and the provider plans to remove them on every run. The
    shim drops that one item from the answer.
 
+9. DescribeCluster's `certificateAuthority.data` is random base64, not a
+   certificate, so no Kubernetes client can be built from it: the shim
+   returns TEST_CA below instead (a self-signed certificate made for these
+   tests; its key was thrown away). The endpoint stays moto's, a hostname
+   that does not resolve: an emulated cluster has no API server, and
+   Terrace must say so clearly.
+
+10. moto enforces a bucket policy's Deny statements without evaluating
+   their Condition, so the state bucket's TLS-only policy (Deny when
+   aws:SecureTransport is false) locks every object call out over moto's
+   plain HTTP, Terraform's state included. The shim keeps bucket policies
+   itself (Put/Get/DeleteBucketPolicy) and never hands them to moto.
+
 Not a gap: of the ~55 s a full apply takes against moto, ~50 s are the
 provider's own consistency waits (the SQS queue and its policy wait ~25 s
 each for their attributes to read back the same several times in a row).
@@ -59,6 +72,7 @@ Standard library only.
 """
 
 import argparse
+import base64
 import http.client
 import json
 import random
@@ -109,7 +123,30 @@ class Store:
 
 STORES = {}
 LOCK = threading.Lock()
+BUCKET_POLICIES = {}  # bucket name -> policy document (bytes); S3 names are global
 
+
+TEST_CA = """\
+-----BEGIN CERTIFICATE-----
+MIIDHzCCAgegAwIBAgIULRdxKMHowW5pZRExUdEOTkRAovAwDQYJKoZIhvcNAQEL
+BQAwHjEcMBoGA1UEAwwTdGVycmFjZS10ZXN0LWVrcy1jYTAgFw0yNjExMjYxNzMx
+NDdaGA8yMTI2MTEwMjE3MzE0N1owHjEcMBoGA1UEAwwTdGVycmFjZS10ZXN0LWVr
+cy1jYTCCASIwDQYJKoZIhvcNAQEBBQADggEPADCCAQoCggEBALg16F7/T7V/FJVi
+ygg+T2Wik1XXFqIJGxc0hQqELZqX/cCCTNoGpSq7/+wrVmoBxsp5XU0MV7OiGyMB
+SpiJxvqXlH/uXG9n/BYwc23BhzOwiFFaQp4NaRak3xICzf1kzjVCnX+RkiW9UPeH
+gbeEmuTYE1v5acoQ4A6PomLDR5d+gq+Ie0ob43U/x+/7qeT3fmuCpRdWv72AkB2X
+skcc6LuMgEa1k23O6dvknoBGcnJBQxxo3Ad4gw8ahEiPFqtQ1XKu+fOD/qKBgJDi
+uL97dqPmZqa+am2GJP2QGqKqdyHBE912WmrdpwLnQsp1Je1nAyfJqMzC65mIcfll
+wV5tIUECAwEAAaNTMFEwHQYDVR0OBBYEFNFhE6LLKzADxXrcLUbnpSkpaQ95MB8G
+A1UdIwQYMBaAFNFhE6LLKzADxXrcLUbnpSkpaQ95MA8GA1UdEwEB/wQFMAMBAf8w
+DQYJKoZIhvcNAQELBQADggEBAKFzjUMXEMl7LEqMb4dAl2riM1zm1NIUX5dOz6N4
+9h9nn+G9/D3GDRu57mN5juLTXvBNVYA9pSYh3O5m2CIQwv0gA+3Pg1yTCIMP+tqn
+A7VGRpimslOK+yGAXQ1OzkW3IE8NLXcaimtEExd+TL6KTsd/Kq0dp4CMzxAqtNgJ
+zYzggJD6lybyzcTs5We7whJcGEI0b20dTdZJAMXckRFVnilvuRbaHIVXHxa0H4G6
+Lcnebp1LZk6LKyMz9Yl/sZmZuPPMCAkR9ij5KpfIYg5msjJj+InQoqBctXxyi6Uh
+x21pnWugcGCY53MVJ8TmLwi9zFo4VNFqRSv5XL4O5ZM0c3A=
+-----END CERTIFICATE-----
+"""
 
 def store_for(key):
     with LOCK:
@@ -234,6 +271,44 @@ class Handler(BaseHTTPRequestHandler):
         status, _, data = self.upstream_call("POST", "/", headers, body)
         return status, data.decode()
 
+    def bucket_policy(self, body):
+        """Serves Put/Get/DeleteBucketPolicy (gap 10); forgets a deleted
+        bucket's policy. True when the request was answered here."""
+        url = urllib.parse.urlsplit(self.path)
+        parts = [p for p in url.path.split("/") if p]
+        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        if len(parts) != 1:
+            return False
+        bucket = parts[0]
+        if "policy" not in query:
+            if self.command == "DELETE" and not query:
+                with LOCK:
+                    BUCKET_POLICIES.pop(bucket, None)
+            return False
+        if self.command == "PUT":
+            json.loads(body)
+            with LOCK:
+                BUCKET_POLICIES[bucket] = body
+            self.send(204, b"")
+        elif self.command == "GET":
+            with LOCK:
+                policy = BUCKET_POLICIES.get(bucket)
+            if policy is None:
+                error = (
+                    '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchBucketPolicy</Code>'
+                    f"<Message>The bucket policy does not exist</Message><BucketName>{bucket}</BucketName></Error>"
+                ).encode()
+                self.send(404, error, [("Content-Type", "application/xml")])
+            else:
+                self.send(200, policy, [("Content-Type", "application/json")])
+        elif self.command == "DELETE":
+            with LOCK:
+                BUCKET_POLICIES.pop(bucket, None)
+            self.send(204, b"")
+        else:
+            return False
+        return True
+
     # -- dispatch -------------------------------------------------------
 
     def handle_any(self):
@@ -241,6 +316,8 @@ class Handler(BaseHTTPRequestHandler):
         match = CREDENTIAL.search(self.headers.get("Authorization", ""))
         if not chunked and match and match.group(3) == "ec2" and b"Action=DescribeLaunchTemplateVersions" in body:
             return self.launch_template_versions(body)
+        if not chunked and match and match.group(3) == "s3" and self.bucket_policy(body):
+            return None
         if chunked or not match or match.group(3) != "eks":
             return self.forward(body)
         self.ident = (match.group(1), match.group(2))
@@ -320,6 +397,7 @@ class Handler(BaseHTTPRequestHandler):
             c = doc["cluster"]
             extra = self.store.clusters.setdefault(cluster, {"access": {"authenticationMode": "CONFIG_MAP"}})
             c.setdefault("accessConfig", extra["access"])
+            c["certificateAuthority"] = {"data": base64.b64encode(TEST_CA.encode()).decode()}
             vpc_config = c.setdefault("resourcesVpcConfig", {})
             if not vpc_config.get("clusterSecurityGroupId"):
                 self.ensure_cluster_sg(cluster, extra, vpc_config.get("subnetIds") or [])

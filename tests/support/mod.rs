@@ -6,3 +6,4 @@ pub mod fake_terraform;
 pub mod kube;
 pub mod moto;
 pub mod seed;
+pub mod terraform;

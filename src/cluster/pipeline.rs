@@ -1,0 +1,195 @@
+//! Running phases in order: journaling, skipping on resume, timing, and
+//! stopping on Ctrl-C. Shared by `up` and `down`; the phases themselves
+//! and their order live in `up.rs` and `down.rs`.
+
+use std::future::Future;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::ClusterError;
+use super::journal::{Journal, Section, Status};
+use crate::progress::{Event, Reporter};
+use crate::terraform::Interrupt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ran,
+    /// Finished in an earlier run with the same inputs.
+    Skipped,
+    Failed,
+    Interrupted,
+}
+
+/// One phase in a run's summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseReport {
+    pub phase: &'static str,
+    pub outcome: Outcome,
+    pub seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// How a phase reacts to Ctrl-C.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnInterrupt {
+    /// Drop the phase's work at once (it holds nothing that needs cleanup).
+    Stop,
+    /// The phase handles the interrupt itself (Terraform must release its
+    /// lock, so the runner passes SIGINT on and waits).
+    Delegate,
+}
+
+pub struct Pipeline<'a> {
+    section: Section,
+    journal: Journal,
+    /// The previous run of this command did not finish: finished phases
+    /// with unchanged inputs are skipped.
+    resume: bool,
+    reporter: &'a dyn Reporter,
+    interrupt: Interrupt,
+    pub phases: Vec<PhaseReport>,
+}
+
+impl<'a> Pipeline<'a> {
+    /// `last` is the final phase of the command: the previous run finished
+    /// when the journal has it done.
+    pub fn new(
+        journal: Journal,
+        section: Section,
+        last: &str,
+        reporter: &'a dyn Reporter,
+        interrupt: Interrupt,
+    ) -> Pipeline<'a> {
+        let started = journal.get(section, "resolve").is_some();
+        let finished = journal
+            .get(section, last)
+            .is_some_and(|r| r.status == Status::Done);
+        Pipeline {
+            section,
+            journal,
+            resume: started && !finished,
+            reporter,
+            interrupt,
+            phases: Vec::new(),
+        }
+    }
+
+    pub fn resuming(&self) -> bool {
+        self.resume
+    }
+
+    /// Records a phase that ran before the journal could be opened.
+    pub fn record(&mut self, phase: &'static str, started: Instant) -> Result<(), ClusterError> {
+        self.journal.start(self.section, phase, "")?;
+        self.journal
+            .finish(self.section, phase, Status::Done, None)?;
+        self.phases.push(PhaseReport {
+            phase,
+            outcome: Outcome::Ran,
+            seconds: started.elapsed().as_secs_f64(),
+            note: None,
+        });
+        Ok(())
+    }
+
+    /// Would `phase` with these inputs be skipped?
+    pub fn would_skip(&self, phase: &str, inputs: &str) -> bool {
+        self.resume && self.journal.is_done(self.section, phase, inputs)
+    }
+
+    /// Runs `work` as `phase`, unless `skippable` (with its input hash) and
+    /// already done in the run being resumed: then `Ok(None)`.
+    pub async fn run<T, F>(
+        &mut self,
+        phase: &'static str,
+        skippable: Option<&str>,
+        on_interrupt: OnInterrupt,
+        work: F,
+    ) -> Result<Option<T>, ClusterError>
+    where
+        F: Future<Output = Result<T, ClusterError>>,
+    {
+        let inputs = skippable.unwrap_or("");
+        if skippable.is_some() && self.would_skip(phase, inputs) {
+            self.reporter.report(Event::info(
+                phase,
+                "skipped: finished in the interrupted run, inputs unchanged",
+            ));
+            self.phases.push(PhaseReport {
+                phase,
+                outcome: Outcome::Skipped,
+                seconds: 0.0,
+                note: None,
+            });
+            return Ok(None);
+        }
+        self.journal.start(self.section, phase, inputs)?;
+        self.reporter
+            .report(Event::info(phase, "started").with("state", "started"));
+        let started = Instant::now();
+        let mut interrupt = self.interrupt.clone();
+        let seen = interrupt.count();
+        let result = match on_interrupt {
+            OnInterrupt::Delegate => work.await,
+            OnInterrupt::Stop => tokio::select! {
+                result = work => result,
+                _ = interrupt.exceeds(seen) => Err(ClusterError::Interrupted { phase }),
+            },
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        match result {
+            Ok(value) => {
+                self.journal
+                    .finish(self.section, phase, Status::Done, None)?;
+                self.reporter.report(
+                    Event::info(
+                        phase,
+                        format!("done in {}", crate::ui::duration(started.elapsed())),
+                    )
+                    .with("state", "done")
+                    .with("seconds", seconds),
+                );
+                self.phases.push(PhaseReport {
+                    phase,
+                    outcome: Outcome::Ran,
+                    seconds,
+                    note: None,
+                });
+                Ok(Some(value))
+            }
+            Err(err) => {
+                let (status, outcome) = if err.is_interrupt() {
+                    (Status::Interrupted, Outcome::Interrupted)
+                } else {
+                    (Status::Failed, Outcome::Failed)
+                };
+                // The journal must say where the run stopped even if this
+                // write fails; the phase's own error matters more.
+                let _ = self
+                    .journal
+                    .finish(self.section, phase, status, Some(err.to_string()));
+                self.phases.push(PhaseReport {
+                    phase,
+                    outcome,
+                    seconds,
+                    note: Some(first_line(&err.to_string())),
+                });
+                Err(err)
+            }
+        }
+    }
+
+    /// Marks a phase's result with a note for the summary (e.g. "no changes").
+    pub fn note(&mut self, phase: &str, note: impl Into<String>) {
+        if let Some(report) = self.phases.iter_mut().rev().find(|p| p.phase == phase) {
+            report.note = Some(note.into());
+        }
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_string()
+}

@@ -1,0 +1,511 @@
+//! `terrace cluster up`: resolve → preflight → state → render → terraform →
+//! outputs → connect → addons → verify, journaled so an interrupted run
+//! resumes where it stopped, and idempotent so a finished cluster re-runs
+//! to "no changes".
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::journal::{self, Journal, Section};
+use super::lock::Lock;
+use super::pipeline::{OnInterrupt, PhaseReport, Pipeline};
+use super::{Approval, ClusterError, work_dir};
+use crate::addons::install::{self, InstallOptions};
+use crate::addons::{Catalog, health};
+use crate::aws::{self, Aws, kubeconfig, preflight, state};
+use crate::config::{self, ClusterSpec, Request};
+use crate::k8s::{BearerToken, Kube, TokenSource};
+use crate::progress::{Event, Reporter};
+use crate::render::{self, Outputs, RenderError, Tree};
+use crate::terraform::{Backend, Changes, Interrupt, Runner, Terraform};
+
+pub struct UpOptions<'a> {
+    pub request: Request,
+    pub approval: Approval<'a>,
+    /// Stop after `terraform plan` and say what would change.
+    pub dry_run: bool,
+    /// Stop once this phase is done (`--stop-after`).
+    pub stop_after: Option<&'static str>,
+    pub install: InstallOptions,
+    /// Where the cluster's kubeconfig entry goes.
+    pub kubeconfig: PathBuf,
+    pub interrupt: Interrupt,
+}
+
+/// What `up` did, phase by phase; printed even when it failed.
+#[derive(Debug, Default, Serialize)]
+pub struct UpSummary {
+    pub cluster: String,
+    pub region: String,
+    pub dir: PathBuf,
+    pub dry_run: bool,
+    /// Terraform found nothing to change.
+    pub no_changes: bool,
+    pub changes: Changes,
+    /// Resources a dry run would change (`address: action`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub planned: Vec<String>,
+    pub resumed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_after: Option<&'static str>,
+    pub phases: Vec<PhaseReport>,
+    pub seconds: f64,
+}
+
+const LAST_PHASE: &str = "verify";
+
+/// Runs `up`; the summary is complete whether or not it succeeded.
+pub async fn up(
+    options: UpOptions<'_>,
+    reporter: &dyn Reporter,
+) -> (UpSummary, Result<(), ClusterError>) {
+    let started = Instant::now();
+    let mut summary = UpSummary {
+        dry_run: options.dry_run,
+        ..UpSummary::default()
+    };
+    let result = run(&options, reporter, &mut summary).await;
+    summary.seconds = started.elapsed().as_secs_f64();
+    (summary, result)
+}
+
+async fn run(
+    options: &UpOptions<'_>,
+    reporter: &dyn Reporter,
+    summary: &mut UpSummary,
+) -> Result<(), ClusterError> {
+    let resolve_started = Instant::now();
+    let spec = config::load(&options.request)?;
+    summary.cluster = spec.name.clone();
+    summary.region = spec.region.clone();
+    // Absolute: Terraform runs in dir/terraform and must find its data
+    // directory and plan file whatever the current directory is.
+    let dir = std::path::absolute(work_dir(&spec.name))
+        .map_err(|e| ClusterError::Io("the work directory", e))?;
+    summary.dir = dir.clone();
+    let _lock = Lock::acquire(&dir, &spec.name, "up")?;
+    let journal = Journal::load(&dir)?;
+    let last = options.stop_after.unwrap_or(LAST_PHASE);
+    let mut p = Pipeline::new(
+        journal,
+        Section::Up,
+        last,
+        reporter,
+        options.interrupt.clone(),
+    );
+    summary.resumed = p.resuming();
+    if p.resuming() {
+        reporter.report(Event::info(
+            "resolve",
+            "resuming the interrupted run: finished phases with unchanged inputs are skipped",
+        ));
+    }
+    p.record("resolve", resolve_started)?;
+    let result = phases(options, &spec, &dir, &mut p, reporter, summary).await;
+    summary.phases = std::mem::take(&mut p.phases);
+    result
+}
+
+async fn phases(
+    options: &UpOptions<'_>,
+    spec: &ClusterSpec,
+    dir: &Path,
+    p: &mut Pipeline<'_>,
+    reporter: &dyn Reporter,
+    summary: &mut UpSummary,
+) -> Result<(), ClusterError> {
+    let aws = Aws::connect(&spec.region).await;
+
+    let report = p
+        .run("preflight", None, OnInterrupt::Stop, async {
+            let report = preflight::run(spec, &aws, &Terraform::find()).await;
+            for check in &report.checks {
+                let event = if check.passed {
+                    Event::info
+                } else {
+                    Event::warn
+                };
+                reporter.report(
+                    event("preflight", format!("{}: {}", check.name, check.detail))
+                        .with("check", check),
+                );
+            }
+            match report.refusal() {
+                Some(refused) => Err(ClusterError::Preflight(refused)),
+                None => Ok(report),
+            }
+        })
+        .await?
+        .ok_or(ClusterError::Internal("preflight is never skipped"))?;
+    let account = report.account.clone().ok_or(ClusterError::Internal(
+        "preflight passed without an account",
+    ))?;
+    let terraform = Terraform::find()?;
+
+    let bucket = state::bucket_name(&account, &spec.region);
+    let bucket_exists = if options.dry_run {
+        state::exists(&aws, &account, &spec.region).await?
+    } else {
+        p.run("state", None, OnInterrupt::Stop, async {
+            let ensured = state::ensure(&aws, &account, &spec.region).await?;
+            let what = if ensured.created {
+                "created".to_string()
+            } else if ensured.fixed.is_empty() {
+                "no change".to_string()
+            } else {
+                format!(
+                    "fixed {}",
+                    ensured
+                        .fixed
+                        .iter()
+                        .map(|s| s.describe())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            reporter.report(Event::info(
+                "state",
+                format!("state bucket {}: {what}", ensured.name),
+            ));
+            Ok(())
+        })
+        .await?;
+        true
+    };
+
+    let tree = p
+        .run("render", None, OnInterrupt::Stop, async {
+            let tree = render::render(spec, &Outputs::placeholders())?;
+            tree.write_atomic(dir)?;
+            Ok(tree)
+        })
+        .await?
+        .ok_or(ClusterError::Internal("render is never skipped"))?;
+    if stop(options, "render", reporter, summary) {
+        return Ok(());
+    }
+
+    let runner = Runner::new(terraform, dir)
+        .with_env("TF_DATA_DIR", &dir.join("tfdata").display().to_string())
+        .with_interrupt(options.interrupt.clone());
+    let backend = Backend::for_cluster(&bucket, &spec.name, &spec.region);
+    let plan_file = dir.join("tfplan");
+
+    if options.dry_run {
+        return dry_run(
+            &runner,
+            &backend,
+            bucket_exists,
+            &tree,
+            &plan_file,
+            p,
+            reporter,
+            summary,
+        )
+        .await;
+    }
+
+    let terraform_inputs = journal::hash(&[
+        &tree_hash(&tree, "terraform/").into_bytes(),
+        bucket.as_bytes(),
+    ]);
+    let applied = p
+        .run(
+            "terraform",
+            Some(&terraform_inputs),
+            OnInterrupt::Delegate,
+            async {
+                runner.init(&backend, reporter).await?;
+                let plan = runner.plan(&plan_file, reporter).await?;
+                if !plan.has_changes {
+                    reporter.report(Event::info(
+                        "terraform",
+                        "no changes: the infrastructure matches the configuration",
+                    ));
+                    return Ok(None);
+                }
+                let c = plan.changes;
+                let question = format!(
+                    "Terraform will add {}, change {} and destroy {} resources of {} in {}. Apply?",
+                    c.add, c.change, c.destroy, spec.name, spec.region
+                );
+                if !options.approval.approve(&question) {
+                    return Err(ClusterError::Declined);
+                }
+                Ok(Some(runner.apply(&plan_file, reporter).await?))
+            },
+        )
+        .await?;
+    match applied {
+        Some(Some(changes)) => summary.changes = changes,
+        Some(None) => {
+            summary.no_changes = true;
+            p.note("terraform", "no changes");
+        }
+        None => {}
+    }
+    if stop(options, "terraform", reporter, summary) {
+        return Ok(());
+    }
+
+    let tree = p
+        .run("outputs", None, OnInterrupt::Delegate, async {
+            if applied.is_none() {
+                // Skipped on resume: Terraform's data directory survives,
+                // but a fresh init costs little and survives a wiped one.
+                runner.init(&backend, reporter).await?;
+            }
+            let outputs = runner.output(reporter).await?;
+            let value = |name: &str| {
+                outputs
+                    .get(name)
+                    .and_then(|o| o.value.as_str())
+                    .map(str::to_string)
+                    .ok_or(ClusterError::MissingOutput(name.to_string()))
+            };
+            let outputs = Outputs {
+                vpc_id: value("vpc_id")?,
+            };
+            let tree = render::render(spec, &outputs)?;
+            tree.write_atomic(dir)?;
+            Ok(tree)
+        })
+        .await?
+        .ok_or(ClusterError::Internal("outputs is never skipped"))?;
+    if stop(options, "outputs", reporter, summary) {
+        return Ok(());
+    }
+
+    let kube = p
+        .run("connect", None, OnInterrupt::Stop, async {
+            connect(&aws, spec, &options.kubeconfig, reporter).await
+        })
+        .await?
+        .ok_or(ClusterError::Internal("connect is never skipped"))?;
+    if stop(options, "connect", reporter, summary) {
+        return Ok(());
+    }
+
+    let addons_inputs = journal::hash(&[tree_hash(&tree, "manifests/").as_bytes()]);
+    p.run("addons", Some(&addons_inputs), OnInterrupt::Stop, async {
+        reachable(&kube, &spec.name).await?;
+        install::install(&kube, &tree, spec, &options.install, reporter).await?;
+        Ok(())
+    })
+    .await?;
+    if stop(options, "addons", reporter, summary) {
+        return Ok(());
+    }
+
+    p.run("verify", None, OnInterrupt::Stop, async {
+        verify(&kube, spec, reporter).await
+    })
+    .await?;
+    Ok(())
+}
+
+/// `--stop-after`: true when `phase` is where this run ends.
+fn stop(
+    options: &UpOptions<'_>,
+    phase: &'static str,
+    reporter: &dyn Reporter,
+    summary: &mut UpSummary,
+) -> bool {
+    if options.stop_after != Some(phase) {
+        return false;
+    }
+    reporter.report(Event::info(
+        phase,
+        format!("stopping after {phase}, as asked (--stop-after)"),
+    ));
+    summary.stopped_after = Some(phase);
+    true
+}
+
+/// `--dry-run`: plan, report, change nothing. Without a state bucket yet
+/// (a first `up`), the plan runs against empty local state in a scratch
+/// copy, which is exactly what the first real run will create.
+#[allow(clippy::too_many_arguments)]
+async fn dry_run(
+    runner: &Runner,
+    backend: &Backend,
+    bucket_exists: bool,
+    tree: &Tree,
+    plan_file: &Path,
+    p: &mut Pipeline<'_>,
+    reporter: &dyn Reporter,
+    summary: &mut UpSummary,
+) -> Result<(), ClusterError> {
+    let plan = p
+        .run("terraform", None, OnInterrupt::Delegate, async {
+            if bucket_exists {
+                runner.init(backend, reporter).await?;
+                Ok(runner.plan(plan_file, reporter).await?)
+            } else {
+                reporter.report(Event::info(
+                    "terraform",
+                    format!("state bucket {} does not exist yet: planning against empty state", backend.bucket),
+                ));
+                let scratch = tempfile::tempdir().map_err(|e| ClusterError::Io("a scratch directory for the plan", e))?;
+                let mut local_tree = Tree::default();
+                for (path, contents) in tree.iter().filter(|(p, _)| p.starts_with("terraform/")) {
+                    local_tree.insert(path.to_string(), contents);
+                }
+                local_tree.insert(
+                    "terraform/backend_override.tf".to_string(),
+                    "# Dry run before the state bucket exists: plan against empty local state.\nterraform {\n  backend \"local\" {}\n}\n",
+                );
+                let dir = scratch.path().join("work");
+                local_tree.write_atomic(&dir)?;
+                let local = runner.elsewhere(&dir).with_env("TF_DATA_DIR", &dir.join("tfdata").display().to_string());
+                local.init_local(reporter).await?;
+                Ok(local.plan(&dir.join("tfplan"), reporter).await?)
+            }
+        })
+        .await?
+        .ok_or(ClusterError::Internal("dry-run plan is never skipped"))?;
+    summary.no_changes = !plan.has_changes;
+    summary.changes = plan.changes;
+    summary.planned = plan
+        .resources
+        .iter()
+        .map(|r| format!("{}: {}", r.address, r.action))
+        .collect();
+    Ok(())
+}
+
+/// A hash of the tree's files under `prefix`.
+fn tree_hash(tree: &Tree, prefix: &str) -> String {
+    let parts: Vec<&[u8]> = tree
+        .iter()
+        .filter(|(path, _)| path.starts_with(prefix))
+        .flat_map(|(path, contents)| [path.as_bytes(), contents])
+        .collect();
+    journal::hash(&parts)
+}
+
+/// EKS endpoint and CA from `DescribeCluster`, a kubeconfig entry whose
+/// exec plugin is `terrace token`, and a client that makes fresh tokens.
+async fn connect(
+    aws: &Aws,
+    spec: &ClusterSpec,
+    kubeconfig_path: &Path,
+    reporter: &dyn Reporter,
+) -> Result<Kube, ClusterError> {
+    let exe =
+        std::env::current_exe().map_err(|e| ClusterError::Io("the path of this executable", e))?;
+    let profile: Vec<(String, String)> = std::env::var("AWS_PROFILE")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(|p| ("AWS_PROFILE".to_string(), p))
+        .into_iter()
+        .collect();
+    let (entry, warnings) = kubeconfig::entry(aws, &spec.name, &exe, profile).await?;
+    for warning in warnings {
+        reporter.report(Event::warn("connect", warning));
+    }
+    let written = kubeconfig::write_entry(kubeconfig_path, &entry)?;
+    reporter.report(Event::info(
+        "connect",
+        format!(
+            "kubeconfig context {} in {}",
+            entry.cluster,
+            written.path.display()
+        ),
+    ));
+    let ca = base64_decode(&entry.ca_data).ok_or_else(|| ClusterError::Ca(spec.name.clone()))?;
+    let tokens: Arc<dyn TokenSource> = Arc::new(EksTokens {
+        aws: aws.clone(),
+        cluster: spec.name.clone(),
+    });
+    Ok(Kube::from_parts(&entry.server, &ca, tokens)?)
+}
+
+fn base64_decode(data: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .ok()
+}
+
+/// Tokens the way `aws eks get-token` makes them, renewed as they expire.
+struct EksTokens {
+    aws: Aws,
+    cluster: String,
+}
+
+impl TokenSource for EksTokens {
+    fn token(&self) -> futures::future::BoxFuture<'_, Result<BearerToken, crate::k8s::TokenError>> {
+        Box::pin(async move {
+            let token = aws::token::token(&self.aws, &self.cluster).await?;
+            Ok(BearerToken::new(token.expose(), token.expires))
+        })
+    }
+}
+
+/// The first call to a new cluster's API, with its own short deadline, so
+/// an API that does not answer fails in seconds with a clear message.
+async fn reachable(kube: &Kube, cluster: &str) -> Result<(), ClusterError> {
+    const DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+    match tokio::time::timeout(DEADLINE, kube.server_version()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(ClusterError::Unreachable {
+            cluster: cluster.to_string(),
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(ClusterError::Unreachable {
+            cluster: cluster.to_string(),
+            reason: format!("no answer within {}s", DEADLINE.as_secs()),
+        }),
+    }
+}
+
+/// Every addon healthy, nodes Ready, Karpenter's NodePool Ready.
+async fn verify(
+    kube: &Kube,
+    spec: &ClusterSpec,
+    reporter: &dyn Reporter,
+) -> Result<(), ClusterError> {
+    let catalog = Catalog::embedded().map_err(RenderError::Catalog)?;
+    let expected: Vec<&str> = catalog
+        .iter()
+        .filter(|a| spec.addon_enabled(&a.name))
+        .map(|a| a.name.as_str())
+        .collect();
+    let statuses = health::status(kube, &expected).await?;
+    let mut problems = Vec::new();
+    for s in &statuses {
+        reporter.report(
+            Event::info(
+                "verify",
+                format!("{} {}: {} / {}", s.name, s.version, s.sync, s.health),
+            )
+            .with("addon", s),
+        );
+        if !s.healthy {
+            problems.push(format!(
+                "{}: {}",
+                s.name,
+                s.message
+                    .clone()
+                    .unwrap_or_else(|| format!("{} / {}", s.sync, s.health))
+            ));
+        }
+    }
+    let nodes = health::nodes(kube).await?;
+    reporter.report(Event::info(
+        "verify",
+        format!("{} of {} nodes Ready", nodes.ready, nodes.total),
+    ));
+    if nodes.ready == 0 {
+        problems.push("no node is Ready".to_string());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ClusterError::Unhealthy(problems))
+    }
+}

@@ -1,0 +1,91 @@
+//! Printing what `up` and `down` did, and asking for approval.
+
+use std::io::{BufRead, Write};
+
+use serde_json::json;
+
+use super::{Printer, duration};
+use crate::cli::OutputFormat;
+use crate::cluster::{Outcome, PhaseReport, Prompt, UpSummary};
+
+impl Prompt for Printer {
+    fn confirm(&self, question: &str) -> bool {
+        self.finish_progress_line();
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{question} [y/N] ");
+        let _ = err.flush();
+        let mut answer = String::new();
+        if std::io::stdin().lock().read_line(&mut answer).is_err() {
+            return false;
+        }
+        matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    }
+}
+
+impl Printer {
+    pub fn up_summary(&self, s: &UpSummary, ok: bool) {
+        self.finish_progress();
+        match self.format {
+            OutputFormat::Json => {
+                self.json(json!({ "event": "summary", "command": "up", "ok": ok, "summary": s }))
+            }
+            OutputFormat::Text => {
+                let verdict = match (ok, s.dry_run, s.no_changes) {
+                    (true, true, true) => "dry run: no changes".to_string(),
+                    (true, true, false) => format!(
+                        "dry run: terraform would add {}, change {}, destroy {}",
+                        s.changes.add, s.changes.change, s.changes.destroy
+                    ),
+                    (true, false, true) => "up to date: no changes".to_string(),
+                    (true, false, false) => format!(
+                        "ready: terraform added {}, changed {}, destroyed {}",
+                        s.changes.add, s.changes.change, s.changes.destroy
+                    ),
+                    (false, ..) => "stopped".to_string(),
+                };
+                if s.dry_run && self.verbosity >= 0 {
+                    for planned in &s.planned {
+                        self.line(&format!("  {planned}"));
+                    }
+                }
+                self.line(&format!(
+                    "{} ({}): {verdict} in {}",
+                    s.cluster,
+                    s.region,
+                    seconds(s.seconds)
+                ));
+                self.phase_table(&s.phases);
+            }
+        }
+    }
+
+    fn phase_table(&self, phases: &[PhaseReport]) {
+        for p in phases {
+            let outcome = match p.outcome {
+                Outcome::Ran => "done",
+                Outcome::Skipped => "skipped",
+                Outcome::Failed => "FAILED",
+                Outcome::Interrupted => "interrupted",
+            };
+            let note = p
+                .note
+                .as_deref()
+                .map(|n| format!("  {n}"))
+                .unwrap_or_default();
+            self.line(&format!(
+                "  {:<10} {:<12} {:>7}{note}",
+                p.phase,
+                outcome,
+                seconds(p.seconds)
+            ));
+        }
+    }
+}
+
+fn seconds(s: f64) -> String {
+    if s < 10.0 {
+        format!("{s:.1}s")
+    } else {
+        duration(std::time::Duration::from_secs_f64(s))
+    }
+}

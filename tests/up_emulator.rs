@@ -1,0 +1,343 @@
+//! `terrace cluster up` end to end, as a CI job runs it: the real binary,
+//! real Terraform and provider against moto (with the EKS shim), and the fake
+//! terraform for an interrupted apply.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::moto::Account;
+
+const REGION: &str = "us-east-1";
+const CLUSTER: &str = "terrace-us-east-1";
+
+/// A clean machine for one test: its own HOME (kubeconfig), cache and
+/// working directory (work dirs under .terrace/).
+struct Machine {
+    dir: tempfile::TempDir,
+    account: Account,
+    extra: Vec<(String, String)>,
+}
+
+impl Machine {
+    fn new(account: Account) -> Machine {
+        let dir = tempfile::tempdir().unwrap();
+        let rc = support::terraform::cli_config(dir.path());
+        let extra = vec![
+            ("HOME".to_string(), dir.path().display().to_string()),
+            ("TF_CLI_CONFIG_FILE".to_string(), rc.display().to_string()),
+            ("KUBECONFIG".to_string(), String::new()),
+        ];
+        Machine {
+            dir,
+            account,
+            extra,
+        }
+    }
+
+    fn with(mut self, key: &str, value: &str) -> Machine {
+        self.extra.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(support::bin::terrace());
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .envs(self.account.env(REGION))
+            .envs(self.extra.iter().cloned())
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("terrace runs")
+    }
+
+    fn work_dir(&self) -> PathBuf {
+        self.dir.path().join(".terrace").join(CLUSTER)
+    }
+
+    fn journal(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.work_dir().join("journal.json")).unwrap())
+            .unwrap()
+    }
+}
+
+/// The JSON lines a run printed, and its closing summary object.
+fn parse(output: &Output) -> (Vec<Value>, Value) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let events: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let summary = events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "summary")
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "no summary in:\n{stdout}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    (events, summary)
+}
+
+fn outcomes(summary: &Value) -> Vec<(String, String)> {
+    summary["summary"]["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["phase"].as_str().unwrap().to_string(),
+                p["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn outcome(summary: &Value, phase: &str) -> String {
+    outcomes(summary)
+        .into_iter()
+        .find(|(p, _)| p == phase)
+        .map(|(_, o)| o)
+        .unwrap_or_else(|| "absent".into())
+}
+
+fn applied(events: &[Value]) -> bool {
+    events
+        .iter()
+        .any(|e| e["phase"] == "terraform" && e["command"] == "apply")
+}
+
+fn show(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+async fn state_object_exists(account: &Account) -> bool {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&account.sdk_config(REGION).await)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.head_object()
+        .bucket(format!("terrace-state-{}-{REGION}", account.id))
+        .key(format!("clusters/{CLUSTER}/terraform.tfstate"))
+        .send()
+        .await
+        .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_builds_to_the_addon_boundary_reruns_without_changes_and_resumes_at_addons() {
+    terrace::tls::install_crypto_provider();
+    let machine = Machine::new(support::moto::account_with_eks_shim().await);
+    let up = [
+        "--output", "json", "cluster", "up", "--region", REGION, "--yes",
+    ];
+
+    // First run: everything up to the Kubernetes boundary, for real.
+    let started = Instant::now();
+    let first = machine.run(&[&up[..], &["--stop-after", "connect"]].concat());
+    assert_eq!(first.status.code(), Some(0), "{}", show(&first));
+    let (events, summary) = parse(&first);
+    assert_eq!(
+        outcomes(&summary),
+        [
+            "resolve",
+            "preflight",
+            "state",
+            "render",
+            "terraform",
+            "outputs",
+            "connect"
+        ]
+        .map(|p| (p.to_string(), "ran".to_string()))
+    );
+    assert!(applied(&events), "the first run applies");
+    assert!(summary["summary"]["changes"]["add"].as_u64().unwrap() > 50);
+    assert!(
+        summary["summary"]["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["seconds"].as_f64().is_some())
+    );
+    assert!(
+        state_object_exists(&machine.account).await,
+        "state lives in the regional bucket"
+    );
+    let kubeconfig = std::fs::read_to_string(machine.dir.path().join(".kube/config")).unwrap();
+    assert!(
+        kubeconfig.contains(CLUSTER) && kubeconfig.contains("token"),
+        "{kubeconfig}"
+    );
+    eprintln!("first up: {:.0}s", started.elapsed().as_secs_f64());
+
+    // The same run again: plan finds nothing, nothing is applied.
+    let again = machine.run(&[&up[..], &["--stop-after", "connect"]].concat());
+    assert_eq!(again.status.code(), Some(0), "{}", show(&again));
+    let (events, summary) = parse(&again);
+    assert_eq!(summary["summary"]["no_changes"], true, "{}", show(&again));
+    assert_eq!(outcome(&summary, "terraform"), "ran");
+    assert!(!applied(&events), "a re-run must not apply");
+
+    // The whole way: the emulated cluster has no API server, so the addons
+    // phase fails with a clear message and the journal says so.
+    let full = machine.run(&up);
+    assert_eq!(full.status.code(), Some(1), "{}", show(&full));
+    let (events, summary) = parse(&full);
+    assert_eq!(
+        outcome(&summary, "terraform"),
+        "skipped",
+        "resumes after the finished infrastructure"
+    );
+    assert_eq!(outcome(&summary, "connect"), "ran");
+    assert_eq!(outcome(&summary, "addons"), "failed");
+    let error = events
+        .iter()
+        .find(|e| e["event"] == "error")
+        .expect("an error event");
+    assert!(
+        error["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("Kubernetes API did not answer"),
+        "{error}"
+    );
+    assert_eq!(machine.journal()["up"]["addons"]["status"], "failed");
+
+    // Resuming starts at addons again, without Terraform.
+    let resumed = machine.run(&up);
+    assert_eq!(resumed.status.code(), Some(1), "{}", show(&resumed));
+    let (events, summary) = parse(&resumed);
+    assert_eq!(summary["summary"]["resumed"], true);
+    assert_eq!(outcome(&summary, "terraform"), "skipped");
+    let planned_or_applied = events
+        .iter()
+        .any(|e| e["phase"] == "terraform" && (e["command"] == "plan" || e["command"] == "apply"));
+    assert!(
+        !planned_or_applied,
+        "no terraform plan or apply on resume (outputs are only read)"
+    );
+    assert_eq!(outcome(&summary, "addons"), "failed");
+}
+
+fn interrupt(child: &Child) {
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_apply_stops_terraform_cleanly_and_the_next_up_resumes() {
+    terrace::tls::install_crypto_provider();
+    let tmp = tempfile::tempdir().unwrap();
+    let released = tmp.path().join("released");
+    let log = tmp.path().join("fake.log");
+    let machine = Machine::new(support::moto::account().await)
+        .with(
+            "TERRACE_TERRAFORM",
+            support::fake_terraform::path().to_str().unwrap(),
+        )
+        .with("FAKE_TF_LOG", log.to_str().unwrap());
+    let args = [
+        "--output",
+        "json",
+        "cluster",
+        "up",
+        "--region",
+        REGION,
+        "--yes",
+        "--stop-after",
+        "outputs",
+    ];
+
+    let mut child = machine
+        .command(&args)
+        .env("FAKE_TF_APPLY_SECONDS", "30")
+        .env("FAKE_TF_RELEASED", released.to_str().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "up ended before apply started: {printed:?}"
+        );
+        printed.push(line.clone());
+        let event: Value = serde_json::from_str(&line).unwrap_or_default();
+        if event["command"] == "apply" && event["status"] == "progress" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "apply never started");
+    }
+    interrupt(&child);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(
+        released.exists(),
+        "terraform got SIGINT and released its lock"
+    );
+    let journal = machine.journal();
+    assert_eq!(journal["up"]["terraform"]["status"], "interrupted");
+    assert_eq!(journal["up"]["render"]["status"], "done");
+    assert!(
+        rest.contains("\"event\":\"summary\""),
+        "a summary even when interrupted: {rest}"
+    );
+
+    let resumed = machine.run(&args);
+    assert_eq!(resumed.status.code(), Some(0), "{}", show(&resumed));
+    let (events, summary) = parse(&resumed);
+    assert_eq!(summary["summary"]["resumed"], true);
+    assert_eq!(
+        outcome(&summary, "terraform"),
+        "ran",
+        "an interrupted phase runs again"
+    );
+    assert!(applied(&events));
+    assert_eq!(machine.journal()["up"]["outputs"]["status"], "done");
+}
+
+#[test]
+fn without_a_terminal_up_needs_yes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = Command::new(support::bin::terrace())
+        .args(["cluster", "up", "--region", REGION])
+        .current_dir(tmp.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--yes: required when not run from a terminal"),
+        "{stderr}"
+    );
+    assert!(
+        !Path::new(&tmp.path().join(".terrace")).exists(),
+        "nothing was started"
+    );
+}

@@ -139,13 +139,38 @@ pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
             printer.addons(catalog);
         }
         Command::Addons(AddonsCommand::Status(args)) => {
+            let spec = match &args.region {
+                Some(region) => Some(config::load(&Request {
+                    config: config.clone(),
+                    region: region.clone(),
+                    name: args.name.clone(),
+                })?),
+                None => None,
+            };
             let rows = block_on(async {
-                let kube = Kube::from_kubeconfig(
-                    args.kube.kubeconfig.as_deref(),
-                    args.kube.context.as_deref(),
-                )
-                .await?;
-                Ok(health::status(&kube, &[]).await?)
+                let (kube, expected) = match &spec {
+                    Some(spec) => {
+                        let aws = Aws::connect(&spec.region).await;
+                        let (kube, _, _) = cluster::eks_client(&aws, &spec.name).await?;
+                        let catalog = Catalog::embedded().map_err(|e| anyhow::anyhow!("{e}"))?;
+                        let expected: Vec<String> = catalog
+                            .iter()
+                            .filter(|a| spec.addon_enabled(&a.name))
+                            .map(|a| a.name.clone())
+                            .collect();
+                        (kube, expected)
+                    }
+                    None => (
+                        Kube::from_kubeconfig(
+                            args.kube.kubeconfig.as_deref(),
+                            args.kube.context.as_deref(),
+                        )
+                        .await?,
+                        Vec::new(),
+                    ),
+                };
+                let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+                Ok(health::status(&kube, &expected).await?)
             })?;
             printer.addons_status(&rows);
             let unhealthy = health::unhealthy(&rows);

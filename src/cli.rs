@@ -227,6 +227,14 @@ pub struct KubeArgs {
 
 #[derive(Debug, Args)]
 pub struct AddonsStatusArgs {
+    /// AWS region of a Terrace cluster, reached through EKS (instead of a kubeconfig)
+    #[arg(long, conflicts_with_all = ["kubeconfig", "context"])]
+    pub region: Option<String>,
+
+    /// Cluster name, with --region [default: <fleet>-<region>]
+    #[arg(long, requires = "region")]
+    pub name: Option<String>,
+
     #[command(flatten)]
     pub kube: KubeArgs,
 }

@@ -3,11 +3,13 @@
 //! step comes after which; it prints nothing (the caller hands results to
 //! `ui`).
 
+mod connect;
 pub mod journal;
 pub mod lock;
 mod pipeline;
 mod up;
 
+pub use connect::eks_client;
 pub use pipeline::{Outcome, PhaseReport};
 pub use up::{UpOptions, UpSummary, up};
 

@@ -4,7 +4,6 @@
 //! to "no changes".
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -12,12 +11,12 @@ use serde::Serialize;
 use super::journal::{self, Journal, Section};
 use super::lock::Lock;
 use super::pipeline::{OnInterrupt, PhaseReport, Pipeline};
-use super::{Approval, ClusterError, work_dir};
+use super::{Approval, ClusterError, connect, work_dir};
 use crate::addons::install::{self, InstallOptions};
 use crate::addons::{Catalog, health};
-use crate::aws::{self, Aws, kubeconfig, preflight, state};
+use crate::aws::{Aws, preflight, state};
 use crate::config::{self, ClusterSpec, Request};
-use crate::k8s::{BearerToken, Kube, TokenSource};
+use crate::k8s::Kube;
 use crate::progress::{Event, Reporter};
 use crate::render::{self, Outputs, RenderError, Tree};
 use crate::terraform::{Backend, Changes, Interrupt, Runner, Terraform};
@@ -281,7 +280,7 @@ async fn phases(
 
     let kube = p
         .run("connect", None, OnInterrupt::Stop, async {
-            connect(&aws, spec, &options.kubeconfig, reporter).await
+            connect::connect(&aws, spec, &options.kubeconfig, reporter).await
         })
         .await?
         .ok_or(ClusterError::Internal("connect is never skipped"))?;
@@ -291,7 +290,7 @@ async fn phases(
 
     let addons_inputs = journal::hash(&[tree_hash(&tree, "manifests/").as_bytes()]);
     p.run("addons", Some(&addons_inputs), OnInterrupt::Stop, async {
-        reachable(&kube, &spec.name).await?;
+        connect::reachable(&kube, &spec.name).await?;
         install::install(&kube, &tree, spec, &options.install, reporter).await?;
         Ok(())
     })
@@ -385,82 +384,6 @@ fn tree_hash(tree: &Tree, prefix: &str) -> String {
         .flat_map(|(path, contents)| [path.as_bytes(), contents])
         .collect();
     journal::hash(&parts)
-}
-
-/// EKS endpoint and CA from `DescribeCluster`, a kubeconfig entry whose
-/// exec plugin is `terrace token`, and a client that makes fresh tokens.
-async fn connect(
-    aws: &Aws,
-    spec: &ClusterSpec,
-    kubeconfig_path: &Path,
-    reporter: &dyn Reporter,
-) -> Result<Kube, ClusterError> {
-    let exe =
-        std::env::current_exe().map_err(|e| ClusterError::Io("the path of this executable", e))?;
-    let profile: Vec<(String, String)> = std::env::var("AWS_PROFILE")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .map(|p| ("AWS_PROFILE".to_string(), p))
-        .into_iter()
-        .collect();
-    let (entry, warnings) = kubeconfig::entry(aws, &spec.name, &exe, profile).await?;
-    for warning in warnings {
-        reporter.report(Event::warn("connect", warning));
-    }
-    let written = kubeconfig::write_entry(kubeconfig_path, &entry)?;
-    reporter.report(Event::info(
-        "connect",
-        format!(
-            "kubeconfig context {} in {}",
-            entry.cluster,
-            written.path.display()
-        ),
-    ));
-    let ca = base64_decode(&entry.ca_data).ok_or_else(|| ClusterError::Ca(spec.name.clone()))?;
-    let tokens: Arc<dyn TokenSource> = Arc::new(EksTokens {
-        aws: aws.clone(),
-        cluster: spec.name.clone(),
-    });
-    Ok(Kube::from_parts(&entry.server, &ca, tokens)?)
-}
-
-fn base64_decode(data: &str) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(data.trim())
-        .ok()
-}
-
-/// Tokens the way `aws eks get-token` makes them, renewed as they expire.
-struct EksTokens {
-    aws: Aws,
-    cluster: String,
-}
-
-impl TokenSource for EksTokens {
-    fn token(&self) -> futures::future::BoxFuture<'_, Result<BearerToken, crate::k8s::TokenError>> {
-        Box::pin(async move {
-            let token = aws::token::token(&self.aws, &self.cluster).await?;
-            Ok(BearerToken::new(token.expose(), token.expires))
-        })
-    }
-}
-
-/// The first call to a new cluster's API, with its own short deadline, so
-/// an API that does not answer fails in seconds with a clear message.
-async fn reachable(kube: &Kube, cluster: &str) -> Result<(), ClusterError> {
-    const DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
-    match tokio::time::timeout(DEADLINE, kube.server_version()).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(ClusterError::Unreachable {
-            cluster: cluster.to_string(),
-            reason: e.to_string(),
-        }),
-        Err(_) => Err(ClusterError::Unreachable {
-            cluster: cluster.to_string(),
-            reason: format!("no answer within {}s", DEADLINE.as_secs()),
-        }),
-    }
 }
 
 /// Every addon healthy, nodes Ready, Karpenter's NodePool Ready.

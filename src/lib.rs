@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod config;
 pub mod progress;
 pub mod render;
+pub mod teardown;
 pub mod terraform;
 pub mod tls;
 pub mod ui;

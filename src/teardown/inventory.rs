@@ -140,11 +140,14 @@ fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> impl Iterator<Item = (&str, &st
         .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
 }
 
-fn tag_key_filter(cluster: &str, markers: &[tags::Marker]) -> Filter {
-    Filter::builder()
-        .name("tag-key")
-        .set_values(Some(tags::keys(cluster, markers)))
-        .build()
+/// One `tag-key` filter per key, each listed separately: AWS ORs the values
+/// of one filter, but moto matches several only when they equal the
+/// resource's whole key set, and one key per query is right for both.
+fn tag_key_filters(cluster: &str, markers: &[tags::Marker]) -> Vec<Filter> {
+    tags::keys(cluster, markers)
+        .into_iter()
+        .map(|key| Filter::builder().name("tag-key").values(key).build())
+        .collect()
 }
 
 fn name_tag(tags: &[aws_sdk_ec2::types::Tag]) -> Option<String> {
@@ -266,29 +269,33 @@ pub(crate) async fn elb_tagged(
 }
 
 async fn launch_templates(api: &Api, cluster: &str) -> Result<Vec<Item>, TeardownError> {
-    let mut items = Vec::new();
-    let mut pages = api
-        .ec2
-        .describe_launch_templates()
-        .filters(tag_key_filter(cluster, markers::LAUNCH_TEMPLATE))
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        api.hit("ec2:DescribeLaunchTemplates");
-        let page = page.map_err(|e| api.error("list launch templates", sdk_message(&e)))?;
-        for lt in page.launch_templates() {
-            if tags::tagged_for(cluster, ec2_tags(lt.tags()), markers::LAUNCH_TEMPLATE)
-                && let Some(id) = lt.launch_template_id()
-            {
-                items.push(Item::new(
-                    Kind::LaunchTemplate,
-                    id,
-                    lt.launch_template_name().map(str::to_string),
-                ));
+    let mut items = BTreeMap::new();
+    for filter in tag_key_filters(cluster, markers::LAUNCH_TEMPLATE) {
+        let mut pages = api
+            .ec2
+            .describe_launch_templates()
+            .filters(filter)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            api.hit("ec2:DescribeLaunchTemplates");
+            let page = page.map_err(|e| api.error("list launch templates", sdk_message(&e)))?;
+            for lt in page.launch_templates() {
+                if tags::tagged_for(cluster, ec2_tags(lt.tags()), markers::LAUNCH_TEMPLATE)
+                    && let Some(id) = lt.launch_template_id()
+                {
+                    items.insert(
+                        id.to_string(),
+                        lt.launch_template_name().map(str::to_string),
+                    );
+                }
             }
         }
     }
-    Ok(items)
+    Ok(items
+        .into_iter()
+        .map(|(id, name)| Item::new(Kind::LaunchTemplate, id, name))
+        .collect())
 }
 
 /// Detached (`available`) network interfaces tagged for the cluster.
@@ -296,30 +303,37 @@ pub(crate) async fn network_interfaces(
     api: &Api,
     cluster: &str,
 ) -> Result<Vec<Item>, TeardownError> {
-    let mut items = Vec::new();
-    let mut pages = api
-        .ec2
-        .describe_network_interfaces()
-        .filters(Filter::builder().name("status").values("available").build())
-        .filters(tag_key_filter(cluster, markers::NETWORK_INTERFACE))
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        api.hit("ec2:DescribeNetworkInterfaces");
-        let page = page.map_err(|e| api.error("list network interfaces", sdk_message(&e)))?;
-        for eni in page.network_interfaces() {
-            if tags::tagged_for(cluster, ec2_tags(eni.tag_set()), markers::NETWORK_INTERFACE)
-                && let Some(id) = eni.network_interface_id()
-            {
-                items.push(Item::new(
-                    Kind::NetworkInterface,
-                    id,
-                    eni.description().filter(|d| !d.is_empty()).map(str::to_string),
-                ));
+    let mut items = BTreeMap::new();
+    for filter in tag_key_filters(cluster, markers::NETWORK_INTERFACE) {
+        let mut pages = api
+            .ec2
+            .describe_network_interfaces()
+            .filters(Filter::builder().name("status").values("available").build())
+            .filters(filter)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            api.hit("ec2:DescribeNetworkInterfaces");
+            let page =
+                page.map_err(|e| api.error("list network interfaces", sdk_message(&e)))?;
+            for eni in page.network_interfaces() {
+                if tags::tagged_for(cluster, ec2_tags(eni.tag_set()), markers::NETWORK_INTERFACE)
+                    && let Some(id) = eni.network_interface_id()
+                {
+                    items.insert(
+                        id.to_string(),
+                        eni.description()
+                            .filter(|d| !d.is_empty())
+                            .map(str::to_string),
+                    );
+                }
             }
         }
     }
-    Ok(items)
+    Ok(items
+        .into_iter()
+        .map(|(id, name)| Item::new(Kind::NetworkInterface, id, name))
+        .collect())
 }
 
 /// The cluster's security groups (never a VPC's `default` group) and every
@@ -385,31 +399,36 @@ async fn security_groups(
 /// EBS volumes tagged for the cluster, except those that go away with the
 /// instance they are attached to (`DeleteOnTermination`).
 async fn volumes(api: &Api, cluster: &str) -> Result<Vec<Item>, TeardownError> {
-    let mut items = Vec::new();
-    let mut pages = api
-        .ec2
-        .describe_volumes()
-        .filters(tag_key_filter(cluster, markers::VOLUME))
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        api.hit("ec2:DescribeVolumes");
-        let page = page.map_err(|e| api.error("list volumes", sdk_message(&e)))?;
-        for volume in page.volumes() {
-            let attachments = volume.attachments();
-            let goes_with_instance = !attachments.is_empty()
-                && attachments
-                    .iter()
-                    .all(|a| a.delete_on_termination() == Some(true));
-            if !goes_with_instance
-                && tags::tagged_for(cluster, ec2_tags(volume.tags()), markers::VOLUME)
-                && let Some(id) = volume.volume_id()
-            {
-                items.push(Item::new(Kind::Volume, id, pvc_name(volume.tags())));
+    let mut items = BTreeMap::new();
+    for filter in tag_key_filters(cluster, markers::VOLUME) {
+        let mut pages = api
+            .ec2
+            .describe_volumes()
+            .filters(filter)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            api.hit("ec2:DescribeVolumes");
+            let page = page.map_err(|e| api.error("list volumes", sdk_message(&e)))?;
+            for volume in page.volumes() {
+                let attachments = volume.attachments();
+                let goes_with_instance = !attachments.is_empty()
+                    && attachments
+                        .iter()
+                        .all(|a| a.delete_on_termination() == Some(true));
+                if !goes_with_instance
+                    && tags::tagged_for(cluster, ec2_tags(volume.tags()), markers::VOLUME)
+                    && let Some(id) = volume.volume_id()
+                {
+                    items.insert(id.to_string(), pvc_name(volume.tags()));
+                }
             }
         }
     }
-    Ok(items)
+    Ok(items
+        .into_iter()
+        .map(|(id, name)| Item::new(Kind::Volume, id, name))
+        .collect())
 }
 
 /// `namespace/name` of the PVC an EBS CSI volume was made for.

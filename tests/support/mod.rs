@@ -2,5 +2,6 @@
 #![allow(dead_code)]
 
 pub mod bin;
+pub mod leftovers;
 pub mod moto;
 pub mod seed;

@@ -192,17 +192,7 @@ async fn load_balancers(
     api: &Api,
     cluster: &str,
 ) -> Result<(Vec<Item>, Vec<Item>), TeardownError> {
-    let mut lbs = Vec::new();
-    let mut pages = api.elbv2.describe_load_balancers().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        api.hit("elbv2:DescribeLoadBalancers");
-        let page = page.map_err(|e| api.error("list load balancers", sdk_message(&e)))?;
-        for lb in page.load_balancers() {
-            if let Some(arn) = lb.load_balancer_arn() {
-                lbs.push((arn.to_string(), lb.load_balancer_name().map(str::to_string)));
-            }
-        }
-    }
+    let lbs = all_load_balancers(api).await?;
     let mut tgs = Vec::new();
     let mut pages = api.elbv2.describe_target_groups().into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -217,8 +207,8 @@ async fn load_balancers(
     let lb_arns: Vec<String> = lbs.iter().map(|(a, _)| a.clone()).collect();
     let tg_arns: Vec<String> = tgs.iter().map(|(a, _)| a.clone()).collect();
     let (lb_ours, tg_ours) = futures::try_join!(
-        elb_tagged(api, cluster, &lb_arns),
-        elb_tagged(api, cluster, &tg_arns)
+        elb_tagged(api, cluster, &lb_arns, markers::LOAD_BALANCER),
+        elb_tagged(api, cluster, &tg_arns, markers::LOAD_BALANCER)
     )?;
     let pick = |all: Vec<(String, Option<String>)>, ours: &BTreeSet<String>, kind| {
         all.into_iter()
@@ -232,11 +222,44 @@ async fn load_balancers(
     ))
 }
 
+/// Every load balancer in the region: (ARN, name).
+async fn all_load_balancers(api: &Api) -> Result<Vec<(String, Option<String>)>, TeardownError> {
+    let mut lbs = Vec::new();
+    let mut pages = api.elbv2.describe_load_balancers().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        api.hit("elbv2:DescribeLoadBalancers");
+        let page = page.map_err(|e| api.error("list load balancers", sdk_message(&e)))?;
+        for lb in page.load_balancers() {
+            if let Some(arn) = lb.load_balancer_arn() {
+                lbs.push((arn.to_string(), lb.load_balancer_name().map(str::to_string)));
+            }
+        }
+    }
+    Ok(lbs)
+}
+
+/// The load balancers the cluster's LB controller created (its own tag).
+pub(crate) async fn controller_load_balancers(
+    api: &Api,
+    cluster: &str,
+) -> Result<Vec<String>, TeardownError> {
+    let arns: Vec<String> = all_load_balancers(api)
+        .await?
+        .into_iter()
+        .map(|(arn, _)| arn)
+        .collect();
+    Ok(elb_tagged(api, cluster, &arns, &[tags::Marker::LbController])
+        .await?
+        .into_iter()
+        .collect())
+}
+
 /// Which of `arns` (load balancers or target groups) carry the cluster's tags.
 pub(crate) async fn elb_tagged(
     api: &Api,
     cluster: &str,
     arns: &[String],
+    markers: &[tags::Marker],
 ) -> Result<BTreeSet<String>, TeardownError> {
     let mut ours = BTreeSet::new();
     for batch in arns.chunks(ELB_TAGS_BATCH) {
@@ -258,7 +281,7 @@ pub(crate) async fn elb_tagged(
                 .tags()
                 .iter()
                 .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()));
-            if tags::tagged_for(cluster, tags, markers::LOAD_BALANCER)
+            if tags::tagged_for(cluster, tags, markers)
                 && let Some(arn) = description.resource_arn()
             {
                 ours.insert(arn.to_string());

@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use drain::{DrainError, DrainOptions, DrainReport, drain};
 pub use inventory::{Inventory, inventory};
 pub use sweep::{SweepReport, sweep};
 pub use verify::{LeakReport, verify};

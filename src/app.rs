@@ -9,6 +9,7 @@ use anyhow::Result;
 use crate::addons::Catalog;
 use crate::aws::{self, Aws, discovery, kubeconfig, preflight, state, token};
 use crate::cli::{AddonsCommand, Cli, ClusterArgs, ClusterCommand, Command, StateCommand};
+use crate::teardown::janitor;
 use crate::cluster;
 use crate::config::{self, ConfigError, Location, Problem, Request};
 use crate::terraform::Terraform;
@@ -110,6 +111,24 @@ pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
                 Ok(token::token(&aws, &args.cluster).await?)
             })?;
             printer.exec_credential(&token.exec_credential());
+        }
+        Command::Janitor(args) => {
+            for region in &args.regions {
+                check_region(region)?;
+            }
+            let report = block_on(async {
+                let aws = Aws::connect_default().await;
+                let regions = if args.regions.is_empty() {
+                    discovery::enabled_regions(&aws).await?
+                } else {
+                    args.regions.clone()
+                };
+                Ok(janitor::find(&aws, &regions, args.older_than).await)
+            })?;
+            printer.janitor(&report);
+            if !report.failures.is_empty() {
+                return Err(discovery::DiscoveryError::Incomplete(report.failures).into());
+            }
         }
         Command::Addons(AddonsCommand::List) => {
             let catalog = Catalog::embedded().map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -31,6 +31,7 @@ use serde::Serialize;
 
 pub use drain::{DrainError, DrainOptions, DrainReport, drain};
 pub use inventory::{Inventory, inventory};
+pub use janitor::{JanitorReport, Stale, parse_age};
 pub use sweep::{SweepReport, sweep};
 pub use verify::{LeakReport, verify};
 

@@ -199,7 +199,7 @@ impl Printer {
         }
     }
 
-    fn table<const N: usize>(&self, header: &[String; N], rows: &[[String; N]]) {
+    pub(super) fn table<const N: usize>(&self, header: &[String; N], rows: &[[String; N]]) {
         let widths: Vec<usize> = (0..N)
             .map(|i| {
                 rows.iter()
@@ -221,7 +221,7 @@ impl Printer {
 }
 
 /// `45s`, `12m`, `5h`, `3d4h`.
-fn age(seconds: u64) -> String {
+pub(super) fn age(seconds: u64) -> String {
     match seconds {
         s if s < 60 => format!("{s}s"),
         s if s < 3600 => format!("{}m", s / 60),

@@ -14,6 +14,7 @@ use crate::cluster::{ClusterError, RenderSummary};
 use crate::config::ConfigError;
 
 mod aws;
+mod teardown;
 
 pub use live::duration;
 

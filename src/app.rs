@@ -9,9 +9,9 @@ use anyhow::Result;
 use crate::addons::Catalog;
 use crate::aws::{self, Aws, discovery, kubeconfig, preflight, state, token};
 use crate::cli::{AddonsCommand, Cli, ClusterArgs, ClusterCommand, Command, StateCommand};
-use crate::teardown::janitor;
 use crate::cluster;
 use crate::config::{self, ConfigError, Location, Problem, Request};
+use crate::teardown::janitor;
 use crate::terraform::Terraform;
 use crate::ui::Printer;
 

@@ -55,10 +55,22 @@ macro_rules! custom_resource {
     };
 }
 
-custom_resource!(Application, "argoproj.io", "v1alpha1", "Application", "applications");
+custom_resource!(
+    Application,
+    "argoproj.io",
+    "v1alpha1",
+    "Application",
+    "applications"
+);
 custom_resource!(NodePool, "karpenter.sh", "v1", "NodePool", "nodepools");
 custom_resource!(NodeClaim, "karpenter.sh", "v1", "NodeClaim", "nodeclaims");
-custom_resource!(EC2NodeClass, "karpenter.k8s.aws", "v1", "EC2NodeClass", "ec2nodeclasses");
+custom_resource!(
+    EC2NodeClass,
+    "karpenter.k8s.aws",
+    "v1",
+    "EC2NodeClass",
+    "ec2nodeclasses"
+);
 custom_resource!(
     TargetGroupBinding,
     "elbv2.k8s.aws",
@@ -131,7 +143,13 @@ async fn fake_cluster(ops: Arc<Mutex<Vec<String>>>) -> kube::Client {
         .unwrap()
 }
 
-fn dynamic(client: &kube::Client, group: &str, version: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
+fn dynamic(
+    client: &kube::Client,
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+) -> Api<DynamicObject> {
     Api::all_with(
         client.clone(),
         &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural),
@@ -152,10 +170,23 @@ async fn controllers(client: kube::Client, seeder: Arc<Seeder>, lb: String, inst
     let (mut lb_gone, mut nodes_gone, mut pv_gone) = (false, false, false);
     loop {
         if !lb_gone && services.get_opt("web-lb").await.unwrap().is_none() {
-            seeder.elbv2.delete_load_balancer().load_balancer_arn(&lb).send().await.unwrap();
+            seeder
+                .elbv2
+                .delete_load_balancer()
+                .load_balancer_arn(&lb)
+                .send()
+                .await
+                .unwrap();
             lb_gone = true;
         }
-        if !nodes_gone && pools.list(&ListParams::default()).await.unwrap().items.is_empty() {
+        if !nodes_gone
+            && pools
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        {
             // The fake client files custom resources under a namespace even
             // when they are cluster-scoped; delete where it filed them.
             for claim in nodeclaims.list(&ListParams::default()).await.unwrap().items {
@@ -172,11 +203,20 @@ async fn controllers(client: kube::Client, seeder: Arc<Seeder>, lb: String, inst
                     .await
                     .unwrap();
             }
-            seeder.ec2.terminate_instances().instance_ids(&instance).send().await.unwrap();
+            seeder
+                .ec2
+                .terminate_instances()
+                .instance_ids(&instance)
+                .send()
+                .await
+                .unwrap();
             nodes_gone = true;
         }
         if !pv_gone && claims.get_opt("data").await.unwrap().is_none() {
-            volumes.delete("pv-ebs", &DeleteParams::default()).await.unwrap();
+            volumes
+                .delete("pv-ebs", &DeleteParams::default())
+                .await
+                .unwrap();
             pv_gone = true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -192,7 +232,10 @@ async fn drain_pauses_argo_then_lets_the_controllers_clean_up() {
         .load_balancer("k8s-default-weblb", &[("elbv2.k8s.aws/cluster", CLUSTER)])
         .await;
     let instance = seeder
-        .instance(&[("karpenter.sh/nodepool", "default"), ("eks:eks-cluster-name", CLUSTER)])
+        .instance(&[
+            ("karpenter.sh/nodepool", "default"),
+            ("eks:eks-cluster-name", CLUSTER),
+        ])
         .await;
     let ops = Arc::new(Mutex::new(Vec::new()));
     let client = fake_cluster(ops.clone()).await;
@@ -206,16 +249,26 @@ async fn drain_pauses_argo_then_lets_the_controllers_clean_up() {
         keep_volumes: false,
         deadline: Duration::from_secs(30),
     };
-    let report = drain(client.clone(), &spec, &opts, &aws, &events).await.unwrap();
+    let report = drain(client.clone(), &spec, &opts, &aws, &events)
+        .await
+        .unwrap();
     simulated.abort();
 
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
-    assert!(report.waits.iter().all(|w| w.completed), "{:?}", report.waits);
+    assert!(
+        report.waits.iter().all(|w| w.completed),
+        "{:?}",
+        report.waits
+    );
     assert_eq!(report.paused.len(), 1);
     assert_eq!(report.paused[0].name, "web");
 
     let ops = ops.lock().unwrap().clone();
-    assert_eq!(ops.first().map(String::as_str), Some("patch web"), "{ops:?}");
+    assert_eq!(
+        ops.first().map(String::as_str),
+        Some("patch web"),
+        "{ops:?}"
+    );
     let deleted: Vec<(String, String)> = report
         .deleted
         .iter()
@@ -237,18 +290,37 @@ async fn drain_pauses_argo_then_lets_the_controllers_clean_up() {
     }
     assert_eq!(deleted.len(), 7, "{deleted:?}");
 
-    let apps = dynamic(&client, "argoproj.io", "v1alpha1", "Application", "applications");
+    let apps = dynamic(
+        &client,
+        "argoproj.io",
+        "v1alpha1",
+        "Application",
+        "applications",
+    );
     let web = apps.list(&ListParams::default()).await.unwrap();
     for app in web.items {
-        assert!(app.data.pointer("/spec/syncPolicy/automated").is_none(), "{app:?}");
+        assert!(
+            app.data.pointer("/spec/syncPolicy/automated").is_none(),
+            "{app:?}"
+        );
         assert!(app.data.pointer("/spec/project").is_some());
     }
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     assert!(services.get_opt("internal").await.unwrap().is_some());
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
-    assert!(claims.get_opt("shared").await.unwrap().is_some(), "a non-EBS claim was deleted");
+    assert!(
+        claims.get_opt("shared").await.unwrap().is_some(),
+        "a non-EBS claim was deleted"
+    );
     let ingresses: Api<Ingress> = Api::all(client.clone());
-    assert!(ingresses.list(&ListParams::default()).await.unwrap().items.is_empty());
+    assert!(
+        ingresses
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -275,17 +347,33 @@ async fn keep_volumes_leaves_claims_and_a_stuck_load_balancer_is_a_bounded_warni
     let report = drain(client.clone(), &spec, &opts, &aws, &Collect::default())
         .await
         .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 
     let lb_wait = &report.waits[0];
     assert_eq!(lb_wait.what, "load balancers");
     assert!(!lb_wait.completed);
     assert_eq!(lb_wait.remaining, vec![lb]);
-    assert!(report.warnings.iter().any(|w| w.contains("load balancers")), "{:?}", report.warnings);
-    // NodeClaims never go here (no Karpenter): a second bounded warning.
-    assert!(report.waits.iter().any(|w| w.what == "Karpenter NodeClaims" && !w.completed));
     assert!(
-        !report.deleted.iter().any(|o| o.kind == "PersistentVolumeClaim"),
+        report.warnings.iter().any(|w| w.contains("load balancers")),
+        "{:?}",
+        report.warnings
+    );
+    // NodeClaims never go here (no Karpenter): a second bounded warning.
+    assert!(
+        report
+            .waits
+            .iter()
+            .any(|w| w.what == "Karpenter NodeClaims" && !w.completed)
+    );
+    assert!(
+        !report
+            .deleted
+            .iter()
+            .any(|o| o.kind == "PersistentVolumeClaim"),
         "{:?}",
         report.deleted
     );
@@ -318,5 +406,9 @@ async fn an_api_that_does_not_answer_is_a_distinct_error_at_once() {
         matches!(result, Err(DrainError::Unreachable(_))),
         "{result:?}"
     );
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }

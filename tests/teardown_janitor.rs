@@ -24,8 +24,18 @@ async fn orphan(account: &Account, cluster: &str, with_volume: bool) {
     let spec = |rt: ResourceType| {
         TagSpecification::builder()
             .resource_type(rt)
-            .tags(Tag::builder().key("terrace.dev/managed-by").value("terrace").build())
-            .tags(Tag::builder().key("terrace.dev/cluster").value(cluster).build())
+            .tags(
+                Tag::builder()
+                    .key("terrace.dev/managed-by")
+                    .value("terrace")
+                    .build(),
+            )
+            .tags(
+                Tag::builder()
+                    .key("terrace.dev/cluster")
+                    .value(cluster)
+                    .build(),
+            )
             .build()
     };
     ec2.create_vpc()
@@ -101,7 +111,10 @@ async fn reports_what_is_older_than_the_limit_and_nothing_younger() {
         .collect();
     assert_eq!(
         stale,
-        vec![(StaleKind::Cluster, "tc-old"), (StaleKind::Orphan, "tc-gone")],
+        vec![
+            (StaleKind::Cluster, "tc-old"),
+            (StaleKind::Orphan, "tc-gone")
+        ],
         "{report:#?}"
     );
     let gone = &report.stale[1];
@@ -131,8 +144,21 @@ async fn the_command_reports_and_exits_zero() {
             .output()
             .unwrap()
     };
-    let out = run(&["janitor", "--older-than", "24h", "--region", REGION, "--output", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        "janitor",
+        "--older-than",
+        "24h",
+        "--region",
+        REGION,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line: serde_json::Value =
         serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
     assert_eq!(line["event"], "janitor");

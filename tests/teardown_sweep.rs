@@ -82,9 +82,16 @@ async fn sweep_deletes_exactly_the_inventory_and_nothing_else() {
     let inventory = teardown::inventory(&w.aws, &w.spec, &options(false))
         .await
         .unwrap();
-    let listed: BTreeSet<(Kind, String)> =
-        inventory.items.iter().map(|i| (i.kind, i.id.clone())).collect();
-    assert_eq!(listed, ids(&w.a, &zone), "inventory lists exactly A's leftovers");
+    let listed: BTreeSet<(Kind, String)> = inventory
+        .items
+        .iter()
+        .map(|i| (i.kind, i.id.clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        ids(&w.a, &zone),
+        "inventory lists exactly A's leftovers"
+    );
     let holder = w.decoys.security_groups[1].clone();
     assert!(
         inventory
@@ -100,9 +107,15 @@ async fn sweep_deletes_exactly_the_inventory_and_nothing_else() {
         .await
         .unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
-    let deleted: BTreeSet<(Kind, String)> =
-        report.deleted.iter().map(|i| (i.kind, i.id.clone())).collect();
-    assert_eq!(deleted, listed, "the sweep deletes what the inventory listed");
+    let deleted: BTreeSet<(Kind, String)> = report
+        .deleted
+        .iter()
+        .map(|i| (i.kind, i.id.clone()))
+        .collect();
+    assert_eq!(
+        deleted, listed,
+        "the sweep deletes what the inventory listed"
+    );
     assert!(report.total_calls > 0);
     assert_eq!(report.total_calls, report.calls.values().sum::<u64>());
     assert!(!events.events().is_empty());
@@ -112,9 +125,16 @@ async fn sweep_deletes_exactly_the_inventory_and_nothing_else() {
     let b_left = w.seeder.surviving(&w.b).await;
     assert_eq!(ids(&b_left, &zone), ids(&w.b, &zone), "B was touched");
     let decoys_left = w.seeder.surviving(&w.decoys).await;
-    assert_eq!(ids(&decoys_left, &zone), ids(&w.decoys, &zone), "a decoy was touched");
+    assert_eq!(
+        ids(&decoys_left, &zone),
+        ids(&w.decoys, &zone),
+        "a decoy was touched"
+    );
     // The decoy keeps existing; only its rule about A's group had to go.
-    assert_eq!(w.seeder.rules_from(&holder, &w.a.security_groups[0]).await, 0);
+    assert_eq!(
+        w.seeder.rules_from(&holder, &w.a.security_groups[0]).await,
+        0
+    );
     assert_eq!(report.revoked.len(), 1);
 
     let leaks = teardown::verify(&w.aws, &w.spec, &options(false))
@@ -127,7 +147,10 @@ async fn sweep_deletes_exactly_the_inventory_and_nothing_else() {
     let again = teardown::sweep(&w.aws, &w.spec, &options(false), &events)
         .await
         .unwrap();
-    assert!(again.deleted.is_empty() && again.failed.is_empty(), "{again:?}");
+    assert!(
+        again.deleted.is_empty() && again.failed.is_empty(),
+        "{again:?}"
+    );
 }
 
 #[tokio::test]
@@ -160,7 +183,11 @@ async fn kept_volumes_survive_and_are_not_leaks() {
         .await
         .unwrap();
     assert_eq!(
-        strict.leaks.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+        strict
+            .leaks
+            .iter()
+            .map(|l| l.id.as_str())
+            .collect::<Vec<_>>(),
         vec![w.a.volumes[0].as_str()]
     );
 }
@@ -195,7 +222,9 @@ async fn verify_names_tagged_survivors_the_sweep_does_not_handle() {
     let dir = tempfile::tempdir().unwrap();
     let spec = spec(dir.path(), REGION, A, &[A]);
     let aws = Aws::from_config(account.sdk_config(REGION).await);
-    let report = teardown::verify(&aws, &spec, &options(false)).await.unwrap();
+    let report = teardown::verify(&aws, &spec, &options(false))
+        .await
+        .unwrap();
     assert_eq!(report.leaks.len(), 1, "{:?}", report.leaks);
     assert_eq!(report.leaks[0].kind, "ec2:vpc");
     assert_eq!(report.leaks[0].id, vpc);

@@ -111,7 +111,8 @@ mod tests {
         }
     }
 
-    const OURS: &str = "\"heritage=external-dns,external-dns/owner=c1,external-dns/resource=service/default/web\"";
+    const OURS: &str =
+        "\"heritage=external-dns,external-dns/owner=c1,external-dns/resource=service/default/web\"";
     const THEIRS: &str = "\"heritage=external-dns,external-dns/owner=c1-b,external-dns/resource=service/default/web\"";
 
     #[test]

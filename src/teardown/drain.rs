@@ -190,9 +190,10 @@ pub async fn drain(
         reporter,
     };
     drainer.probe().await?;
-    let mut report = DrainReport::default();
-
-    report.paused = drainer.pause_applications().await?;
+    let mut report = DrainReport {
+        paused: drainer.pause_applications().await?,
+        ..DrainReport::default()
+    };
 
     let mut deleted = drainer.delete_typed::<Ingress>(|_| true).await?;
     deleted.extend(
@@ -217,9 +218,13 @@ pub async fn drain(
         pvs
     };
 
-    report.deleted.extend(drainer.delete_dynamic(&NODE_POOL).await?);
+    report
+        .deleted
+        .extend(drainer.delete_dynamic(&NODE_POOL).await?);
     let wait = drainer
-        .wait("Karpenter NodeClaims", || drainer.remaining_dynamic(&NODE_CLAIM))
+        .wait("Karpenter NodeClaims", || {
+            drainer.remaining_dynamic(&NODE_CLAIM)
+        })
         .await;
     report.push_wait(wait);
     let wait = drainer
@@ -265,8 +270,11 @@ impl Drainer<'_> {
     /// One cheap call, bounded: does the API answer at all?
     async fn probe(&self) -> Result<(), DrainError> {
         let services: KubeApi<Service> = KubeApi::all(self.client.clone());
-        match tokio::time::timeout(PROBE_TIMEOUT, services.list(&ListParams::default().limit(1)))
-            .await
+        match tokio::time::timeout(
+            PROBE_TIMEOUT,
+            services.list(&ListParams::default().limit(1)),
+        )
+        .await
         {
             Err(_) => Err(DrainError::Unreachable(format!(
                 "no answer within {} s",
@@ -307,7 +315,11 @@ impl Drainer<'_> {
             let patch = json!({ "spec": { "syncPolicy": { "automated": null } } });
             match self
                 .dynamic_api(&APPLICATION, &app)
-                .patch(&app.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+                .patch(
+                    &app.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
                 .await
             {
                 Ok(_) => {}
@@ -316,8 +328,11 @@ impl Drainer<'_> {
             }
             let object = dynamic_ref(&APPLICATION, &app);
             self.reporter.report(
-                Event::info(PHASE, format!("paused automated sync of Application {}", object.name))
-                    .with("application", &object),
+                Event::info(
+                    PHASE,
+                    format!("paused automated sync of Application {}", object.name),
+                )
+                .with("application", &object),
             );
             paused.push(object);
         }
@@ -341,7 +356,10 @@ impl Drainer<'_> {
         Ok(deleted)
     }
 
-    async fn delete_typed<K>(&self, wanted: impl Fn(&K) -> bool) -> Result<Vec<ObjectRef>, DrainError>
+    async fn delete_typed<K>(
+        &self,
+        wanted: impl Fn(&K) -> bool,
+    ) -> Result<Vec<ObjectRef>, DrainError>
     where
         K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
             + Clone
@@ -376,8 +394,11 @@ impl Drainer<'_> {
             .map(|ns| format!("{ns}/"))
             .unwrap_or_default();
         self.reporter.report(
-            Event::info(PHASE, format!("deleted {} {place}{}", object.kind, object.name))
-                .with("object", &object),
+            Event::info(
+                PHASE,
+                format!("deleted {} {place}{}", object.kind, object.name),
+            )
+            .with("object", &object),
         );
         object
     }
@@ -410,9 +431,11 @@ impl Drainer<'_> {
                 continue;
             }
             let ns = claim.namespace().unwrap_or_default();
-            let api: KubeApi<PersistentVolumeClaim> =
-                KubeApi::namespaced(self.client.clone(), &ns);
-            match api.delete(&claim.name_any(), &DeleteParams::default()).await {
+            let api: KubeApi<PersistentVolumeClaim> = KubeApi::namespaced(self.client.clone(), &ns);
+            match api
+                .delete(&claim.name_any(), &DeleteParams::default())
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if not_found(&e) => continue,
                 Err(e) => return Err(kube_error("delete a PersistentVolumeClaim", e)),

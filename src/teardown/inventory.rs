@@ -20,7 +20,8 @@ use crate::config::ClusterSpec;
 /// ELBv2 DescribeTags takes at most 20 ARNs.
 const ELB_TAGS_BATCH: usize = 20;
 /// Instance states that still cost money or hold dependencies.
-const LIVE_INSTANCE_STATES: &[&str] = &["pending", "running", "stopping", "stopped", "shutting-down"];
+const LIVE_INSTANCE_STATES: &[&str] =
+    &["pending", "running", "stopping", "stopped", "shutting-down"];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Inventory {
@@ -163,11 +164,18 @@ pub(crate) async fn instances(api: &Api, cluster: &str) -> Result<Vec<Item>, Tea
     let mut pages = api
         .ec2
         .describe_instances()
-        .filters(Filter::builder().name("tag-key").values(KARPENTER_NODEPOOL).build())
+        .filters(
+            Filter::builder()
+                .name("tag-key")
+                .values(KARPENTER_NODEPOOL)
+                .build(),
+        )
         .filters(
             Filter::builder()
                 .name("instance-state-name")
-                .set_values(Some(LIVE_INSTANCE_STATES.iter().map(|s| s.to_string()).collect()))
+                .set_values(Some(
+                    LIVE_INSTANCE_STATES.iter().map(|s| s.to_string()).collect(),
+                ))
                 .build(),
         )
         .into_paginator()
@@ -188,10 +196,7 @@ pub(crate) async fn instances(api: &Api, cluster: &str) -> Result<Vec<Item>, Tea
 
 /// Load balancers and target groups tagged for the cluster. ELBv2 has no
 /// tag filter: list everything, then read tags 20 ARNs at a time.
-async fn load_balancers(
-    api: &Api,
-    cluster: &str,
-) -> Result<(Vec<Item>, Vec<Item>), TeardownError> {
+async fn load_balancers(api: &Api, cluster: &str) -> Result<(Vec<Item>, Vec<Item>), TeardownError> {
     let lbs = all_load_balancers(api).await?;
     let mut tgs = Vec::new();
     let mut pages = api.elbv2.describe_target_groups().into_paginator().send();
@@ -248,10 +253,12 @@ pub(crate) async fn controller_load_balancers(
         .into_iter()
         .map(|(arn, _)| arn)
         .collect();
-    Ok(elb_tagged(api, cluster, &arns, &[tags::Marker::LbController])
-        .await?
-        .into_iter()
-        .collect())
+    Ok(
+        elb_tagged(api, cluster, &arns, &[tags::Marker::LbController])
+            .await?
+            .into_iter()
+            .collect(),
+    )
 }
 
 /// Which of `arns` (load balancers or target groups) carry the cluster's tags.
@@ -298,6 +305,9 @@ async fn launch_templates(api: &Api, cluster: &str) -> Result<Vec<Item>, Teardow
             .ec2
             .describe_launch_templates()
             .filters(filter)
+            // AWS's largest page; moto returns one page of MaxResults (15
+            // unless asked) and no token.
+            .max_results(200)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
@@ -337,8 +347,7 @@ pub(crate) async fn network_interfaces(
             .send();
         while let Some(page) = pages.next().await {
             api.hit("ec2:DescribeNetworkInterfaces");
-            let page =
-                page.map_err(|e| api.error("list network interfaces", sdk_message(&e)))?;
+            let page = page.map_err(|e| api.error("list network interfaces", sdk_message(&e)))?;
             for eni in page.network_interfaces() {
                 if tags::tagged_for(cluster, ec2_tags(eni.tag_set()), markers::NETWORK_INTERFACE)
                     && let Some(id) = eni.network_interface_id()
@@ -538,7 +547,10 @@ async fn record_sets(api: &Api, zone_id: &str) -> Result<Vec<ResourceRecordSet>,
     let mut next: Option<(String, aws_sdk_route53::types::RrType, Option<String>)> = None;
     loop {
         api.hit("route53:ListResourceRecordSets");
-        let mut request = api.route53.list_resource_record_sets().hosted_zone_id(zone_id);
+        let mut request = api
+            .route53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone_id);
         if let Some((name, kind, identifier)) = next.take() {
             request = request
                 .start_record_name(name)
@@ -550,7 +562,11 @@ async fn record_sets(api: &Api, zone_id: &str) -> Result<Vec<ResourceRecordSet>,
             .await
             .map_err(|e| api.error("list DNS records", sdk_message(&e)))?;
         sets.extend(out.resource_record_sets().iter().cloned());
-        match (out.is_truncated(), out.next_record_name(), out.next_record_type()) {
+        match (
+            out.is_truncated(),
+            out.next_record_name(),
+            out.next_record_type(),
+        ) {
             (true, Some(name), Some(kind)) => {
                 next = Some((
                     name.to_string(),

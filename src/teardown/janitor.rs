@@ -69,7 +69,11 @@ pub fn parse_age(text: &str) -> Result<Duration, String> {
         "h" => 3600,
         "d" => 86_400,
         "w" => 7 * 86_400,
-        other => return Err(format!("unknown unit {other:?} in {text:?}: use s, m, h, d or w")),
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?}: use s, m, h, d or w"
+            ));
+        }
     };
     n.checked_mul(seconds)
         .map(Duration::from_secs)
@@ -108,19 +112,18 @@ pub async fn find_at(
         .collect();
 
     let failed: BTreeSet<String> = failures.iter().map(|f| f.region.clone()).collect();
-    let orphans: Vec<(String, Result<Vec<Orphan>, String>)> = futures::stream::iter(
-        regions.iter().filter(|r| !failed.contains(*r)).cloned(),
-    )
-    .map(|region| {
-        let aws = aws.in_region(&region);
-        async move {
-            let found = orphans(&Api::new(&aws)).await;
-            (region, found)
-        }
-    })
-    .buffer_unordered(CONCURRENT_REGIONS)
-    .collect()
-    .await;
+    let orphans: Vec<(String, Result<Vec<Orphan>, String>)> =
+        futures::stream::iter(regions.iter().filter(|r| !failed.contains(*r)).cloned())
+            .map(|region| {
+                let aws = aws.in_region(&region);
+                async move {
+                    let found = orphans(&Api::new(&aws)).await;
+                    (region, found)
+                }
+            })
+            .buffer_unordered(CONCURRENT_REGIONS)
+            .collect()
+            .await;
     let mut undated = Vec::new();
     for (region, result) in orphans {
         match result {
@@ -176,7 +179,12 @@ async fn orphans(api: &Api) -> Result<Vec<Orphan>, String> {
     let mut pages = api.eks.list_clusters().into_paginator().send();
     while let Some(page) = pages.next().await {
         api.hit("eks:ListClusters");
-        existing.extend(page.map_err(|e| sdk_message(&e))?.clusters().iter().cloned());
+        existing.extend(
+            page.map_err(|e| sdk_message(&e))?
+                .clusters()
+                .iter()
+                .cloned(),
+        );
     }
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut pages = api
@@ -192,7 +200,10 @@ async fn orphans(api: &Api) -> Result<Vec<Orphan>, String> {
         .send();
     while let Some(page) = pages.next().await {
         api.hit("tagging:GetResources");
-        for mapping in page.map_err(|e| sdk_message(&e))?.resource_tag_mapping_list() {
+        for mapping in page
+            .map_err(|e| sdk_message(&e))?
+            .resource_tag_mapping_list()
+        {
             let cluster = mapping
                 .tags()
                 .iter()
@@ -222,7 +233,10 @@ async fn orphans(api: &Api) -> Result<Vec<Orphan>, String> {
 async fn created(api: &Api, arns: &[String]) -> Result<Vec<SystemTime>, String> {
     let ids = |kind: &str| -> Vec<String> {
         arns.iter()
-            .filter_map(|a| a.split_once(&format!(":{kind}/")).map(|(_, id)| id.to_string()))
+            .filter_map(|a| {
+                a.split_once(&format!(":{kind}/"))
+                    .map(|(_, id)| id.to_string())
+            })
             .collect()
     };
     let mut times = Vec::new();
@@ -281,11 +295,21 @@ async fn created(api: &Api, arns: &[String]) -> Result<Vec<SystemTime>, String> 
             .send()
             .await
             .map_err(|e| sdk_message(&e))?;
-        times.extend(out.nat_gateways().iter().filter_map(|n| time(n.create_time())));
+        times.extend(
+            out.nat_gateways()
+                .iter()
+                .filter_map(|n| time(n.create_time())),
+        );
     }
     for arn in arns.iter().filter(|a| a.contains(":loadbalancer/")) {
         api.hit("elbv2:DescribeLoadBalancers");
-        match api.elbv2.describe_load_balancers().load_balancer_arns(arn).send().await {
+        match api
+            .elbv2
+            .describe_load_balancers()
+            .load_balancer_arns(arn)
+            .send()
+            .await
+        {
             Ok(out) => times.extend(
                 out.load_balancers()
                     .iter()

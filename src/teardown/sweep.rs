@@ -190,7 +190,11 @@ impl Sweeper<'_> {
 
     /// Runs `attempt` on every item, in parallel and bounded, retrying
     /// while AWS says "not yet" and the deadline allows.
-    async fn each<'s, F, Fut>(&'s self, items: Vec<Item>, attempt: F) -> Vec<(Item, Result<(), String>)>
+    async fn each<'s, F, Fut>(
+        &'s self,
+        items: Vec<Item>,
+        attempt: F,
+    ) -> Vec<(Item, Result<(), String>)>
     where
         F: Fn(Item) -> Fut + 's,
         Fut: Future<Output = Attempt> + 's,
@@ -250,7 +254,10 @@ impl Sweeper<'_> {
             return;
         }
         let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
-        for (batch, items) in ids.chunks(INSTANCE_BATCH).zip(instances.chunks(INSTANCE_BATCH)) {
+        for (batch, items) in ids
+            .chunks(INSTANCE_BATCH)
+            .zip(instances.chunks(INSTANCE_BATCH))
+        {
             self.api.hit("ec2:TerminateInstances");
             let result = self
                 .api
@@ -284,7 +291,9 @@ impl Sweeper<'_> {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    report.warnings.push(format!("cannot confirm instance termination: {e}"));
+                    report
+                        .warnings
+                        .push(format!("cannot confirm instance termination: {e}"));
                     return;
                 }
             }
@@ -473,7 +482,10 @@ impl Sweeper<'_> {
 
     async fn revoke_one(&self, reference: &Reference) -> Result<(), String> {
         let gone = |c: Option<&str>| {
-            matches!(c, Some("InvalidPermission.NotFound" | "InvalidGroup.NotFound"))
+            matches!(
+                c,
+                Some("InvalidPermission.NotFound" | "InvalidGroup.NotFound")
+            )
         };
         if reference.egress {
             self.api.hit("ec2:RevokeSecurityGroupEgress");

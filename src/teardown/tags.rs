@@ -120,7 +120,11 @@ mod tests {
         assert!(!tagged_for("a", [(TAG_CLUSTER, "a-2")], m));
         assert!(tagged_for("a", [("kubernetes.io/cluster/a", "owned")], m));
         assert!(!tagged_for("a", [("kubernetes.io/cluster/a", "shared")], m));
-        assert!(!tagged_for("a", [("kubernetes.io/cluster/a-2", "owned")], m));
+        assert!(!tagged_for(
+            "a",
+            [("kubernetes.io/cluster/a-2", "owned")],
+            m
+        ));
         assert!(tagged_for("a", [(LB_CONTROLLER, "a")], m));
         assert!(!tagged_for("a", [("Name", "a")], m));
     }

@@ -93,8 +93,12 @@ pub async fn verify(
             continue;
         }
         match kind.as_str() {
-            "ec2:instance" | "ec2:volume" | "ec2:network-interface" | "ec2:security-group"
-            | "elasticloadbalancing:loadbalancer" | "elasticloadbalancing:targetgroup" => {
+            "ec2:instance"
+            | "ec2:volume"
+            | "ec2:network-interface"
+            | "ec2:security-group"
+            | "elasticloadbalancing:loadbalancer"
+            | "elasticloadbalancing:targetgroup" => {
                 unconfirmed
                     .entry(confirm_kind(&kind))
                     .or_default()
@@ -170,10 +174,7 @@ async fn tagged_resources(api: &Api, cluster: &str) -> Result<BTreeSet<String>, 
             api.hit("tagging:GetResources");
             let page = page.map_err(|e| api.error("query the Tagging API", sdk_message(&e)))?;
             for mapping in page.resource_tag_mapping_list() {
-                let tags = mapping
-                    .tags()
-                    .iter()
-                    .map(|t| (t.key(), t.value()));
+                let tags = mapping.tags().iter().map(|t| (t.key(), t.value()));
                 if tags::tagged_for(cluster, tags, markers::ANY)
                     && let Some(arn) = mapping.resource_arn()
                 {
@@ -247,7 +248,12 @@ async fn exists(api: &Api, kind: &str, ids: &[String]) -> Result<BTreeSet<String
                     .send()
                     .await
                     .map_err(|e| err(sdk_message(&e)))?;
-                alive.extend(out.volumes().iter().filter_map(|v| v.volume_id()).map(str::to_string));
+                alive.extend(
+                    out.volumes()
+                        .iter()
+                        .filter_map(|v| v.volume_id())
+                        .map(str::to_string),
+                );
             }
             "ec2:network-interface" => {
                 api.hit("ec2:DescribeNetworkInterfaces");

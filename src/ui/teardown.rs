@@ -56,7 +56,9 @@ impl Printer {
     /// What the sweep would delete (`down --plan`).
     pub fn inventory(&self, inventory: &Inventory) {
         match self.format {
-            OutputFormat::Json => self.json(json!({ "event": "inventory", "inventory": inventory })),
+            OutputFormat::Json => {
+                self.json(json!({ "event": "inventory", "inventory": inventory }))
+            }
             OutputFormat::Text => {
                 if inventory.is_empty() {
                     self.line(&format!(
@@ -167,7 +169,8 @@ impl Printer {
                         report.regions.len()
                     ));
                 } else {
-                    let header = ["KIND", "CLUSTER", "REGION", "AGE", "RESOURCES"].map(String::from);
+                    let header =
+                        ["KIND", "CLUSTER", "REGION", "AGE", "RESOURCES"].map(String::from);
                     let rows: Vec<[String; 5]> = report.stale.iter().map(row).collect();
                     self.table(&header, &rows);
                 }

@@ -279,10 +279,7 @@ impl Seeder {
     pub async fn volume(&self, tag_list: &[(&str, &str)]) -> String {
         self.ec2
             .create_volume()
-            .availability_zone(format!(
-                "{}a",
-                self.ec2.config().region().unwrap().as_ref()
-            ))
+            .availability_zone(format!("{}a", self.ec2.config().region().unwrap().as_ref()))
             .size(1)
             .set_tag_specifications(tags(ResourceType::Volume, tag_list))
             .send()
@@ -300,8 +297,11 @@ impl Seeder {
         let value = format!(
             "\"heritage=external-dns,external-dns/owner={owner},external-dns/resource=service/default/{host}\""
         );
-        self.records(&[(&txt, RrType::Txt, &value), (&name, RrType::A, "192.0.2.10")])
-            .await;
+        self.records(&[
+            (&txt, RrType::Txt, &value),
+            (&name, RrType::A, "192.0.2.10"),
+        ])
+        .await;
         vec![(txt, "TXT".into()), (name, "A".into())]
     }
 
@@ -316,7 +316,9 @@ impl Seeder {
                             .name(*name)
                             .r#type(kind.clone())
                             .ttl(300)
-                            .resource_records(ResourceRecord::builder().value(*value).build().unwrap())
+                            .resource_records(
+                                ResourceRecord::builder().value(*value).build().unwrap(),
+                            )
                             .build()
                             .unwrap(),
                     )
@@ -327,7 +329,12 @@ impl Seeder {
         self.route53
             .change_resource_record_sets()
             .hosted_zone_id(&self.zone_id)
-            .change_batch(ChangeBatch::builder().set_changes(Some(changes)).build().unwrap())
+            .change_batch(
+                ChangeBatch::builder()
+                    .set_changes(Some(changes))
+                    .build()
+                    .unwrap(),
+            )
             .send()
             .await
             .unwrap();
@@ -339,20 +346,38 @@ impl Seeder {
     pub async fn cluster_leftovers(&self, cluster: &str, n: usize) -> Seeded {
         let owned = format!("kubernetes.io/cluster/{cluster}");
         let lb = self
-            .load_balancer(&format!("{cluster}-lb-{n}"), &[("elbv2.k8s.aws/cluster", cluster)])
+            .load_balancer(
+                &format!("{cluster}-lb-{n}"),
+                &[("elbv2.k8s.aws/cluster", cluster)],
+            )
             .await;
         let tg = self
-            .target_group(&format!("{cluster}-tg-{n}"), Some(&lb), &[(&owned, "owned")])
+            .target_group(
+                &format!("{cluster}-tg-{n}"),
+                Some(&lb),
+                &[(&owned, "owned")],
+            )
             .await;
         let instance = self
-            .instance(&[("karpenter.sh/nodepool", "default"), ("eks:eks-cluster-name", cluster)])
+            .instance(&[
+                ("karpenter.sh/nodepool", "default"),
+                ("eks:eks-cluster-name", cluster),
+            ])
             .await;
         let lt = self
-            .launch_template(&format!("{cluster}-lt-{n}"), &[("karpenter.k8s.aws/cluster", cluster)])
+            .launch_template(
+                &format!("{cluster}-lt-{n}"),
+                &[("karpenter.k8s.aws/cluster", cluster)],
+            )
             .await;
-        let eni = self.eni(&[("cluster.k8s.amazonaws.com/name", cluster)]).await;
+        let eni = self
+            .eni(&[("cluster.k8s.amazonaws.com/name", cluster)])
+            .await;
         let sg = self
-            .security_group(&format!("{cluster}-sg-{n}"), &[("elbv2.k8s.aws/cluster", cluster)])
+            .security_group(
+                &format!("{cluster}-sg-{n}"),
+                &[("elbv2.k8s.aws/cluster", cluster)],
+            )
             .await;
         let pvc = self
             .volume(&[
@@ -394,7 +419,8 @@ impl Seeder {
         let untagged = self.volume(&[]).await;
         let mut records = self.dns_pair("lookalike", &format!("{near}-x")).await;
         let unregistered = format!("plain.{ZONE}");
-        self.records(&[(&unregistered, RrType::A, "192.0.2.20")]).await;
+        self.records(&[(&unregistered, RrType::A, "192.0.2.20")])
+            .await;
         records.push((unregistered, "A".into()));
         Seeded {
             instances: vec![instance],
@@ -419,20 +445,38 @@ impl Seeder {
                 .send()
                 .await
                 .unwrap();
-            let alive = r.reservations().iter().flat_map(|r| r.instances()).any(|i| {
-                i.state().and_then(|s| s.name()).map(|n| n.as_str()) != Some("terminated")
-            });
+            let alive = r
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .any(|i| {
+                    i.state().and_then(|s| s.name()).map(|n| n.as_str()) != Some("terminated")
+                });
             if alive {
                 out.instances.push(id.clone());
             }
         }
         for arn in &seeded.load_balancers {
-            if self.elbv2.describe_load_balancers().load_balancer_arns(arn).send().await.is_ok() {
+            if self
+                .elbv2
+                .describe_load_balancers()
+                .load_balancer_arns(arn)
+                .send()
+                .await
+                .is_ok()
+            {
                 out.load_balancers.push(arn.clone());
             }
         }
         for arn in &seeded.target_groups {
-            if self.elbv2.describe_target_groups().target_group_arns(arn).send().await.is_ok() {
+            if self
+                .elbv2
+                .describe_target_groups()
+                .target_group_arns(arn)
+                .send()
+                .await
+                .is_ok()
+            {
                 out.target_groups.push(arn.clone());
             }
         }
@@ -451,7 +495,12 @@ impl Seeder {
             let r = self
                 .ec2
                 .describe_network_interfaces()
-                .filters(Filter::builder().name("network-interface-id").values(id).build())
+                .filters(
+                    Filter::builder()
+                        .name("network-interface-id")
+                        .values(id)
+                        .build(),
+                )
                 .send()
                 .await
                 .unwrap();
@@ -491,9 +540,10 @@ impl Seeder {
             .await
             .unwrap();
         for (name, kind) in &seeded.records {
-            let present = sets.resource_record_sets().iter().any(|s| {
-                s.name().trim_end_matches('.') == name && s.r#type().as_str() == kind
-            });
+            let present = sets
+                .resource_record_sets()
+                .iter()
+                .any(|s| s.name().trim_end_matches('.') == name && s.r#type().as_str() == kind);
             if present {
                 out.records.push((name.clone(), kind.clone()));
             }
@@ -522,9 +572,8 @@ impl Seeder {
 /// A fleet file for two clusters in `region` whose ExternalDNS writes to
 /// [`ZONE`], and the spec of `name` from it.
 pub fn spec(dir: &Path, region: &str, name: &str, names: &[&str]) -> terrace::config::ClusterSpec {
-    let mut yaml = format!(
-        "defaults:\n  addons:\n    external-dns: {{ zones: [{ZONE}] }}\nclusters:\n"
-    );
+    let mut yaml =
+        format!("defaults:\n  addons:\n    external-dns: {{ zones: [{ZONE}] }}\nclusters:\n");
     for (i, n) in names.iter().enumerate() {
         yaml.push_str(&format!(
             "  - region: {region}\n    name: {n}\n    network: {{ cidr: 10.{i}.0.0/16 }}\n"

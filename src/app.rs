@@ -17,6 +17,7 @@ use crate::cli::{
 use crate::cluster;
 use crate::config::{self, ConfigError, Location, Problem, Request};
 use crate::k8s::Kube;
+use crate::teardown::janitor;
 use crate::terraform::{Interrupt, Terraform};
 use crate::ui::Printer;
 
@@ -133,6 +134,24 @@ pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
                 Ok(token::token(&aws, &args.cluster).await?)
             })?;
             printer.exec_credential(&token.exec_credential());
+        }
+        Command::Janitor(args) => {
+            for region in &args.regions {
+                check_region(region)?;
+            }
+            let report = block_on(async {
+                let aws = Aws::connect_default().await;
+                let regions = if args.regions.is_empty() {
+                    discovery::enabled_regions(&aws).await?
+                } else {
+                    args.regions.clone()
+                };
+                Ok(janitor::find(&aws, &regions, args.older_than).await)
+            })?;
+            printer.janitor(&report);
+            if !report.failures.is_empty() {
+                return Err(discovery::DiscoveryError::Incomplete(report.failures).into());
+            }
         }
         Command::Addons(AddonsCommand::List) => {
             let catalog = Catalog::embedded().map_err(|e| anyhow::anyhow!("{e}"))?;

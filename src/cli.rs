@@ -2,6 +2,7 @@
 //! command does lives in `app.rs` and the domain modules.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -62,6 +63,8 @@ pub enum Command {
     State(StateCommand),
     /// Print an EKS bearer token as a kubectl ExecCredential (used by kubeconfig entries)
     Token(TokenArgs),
+    /// Report Terrace clusters and orphaned Terrace resources older than a limit
+    Janitor(JanitorArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,6 +206,17 @@ pub struct TokenArgs {
     /// IAM role to assume before signing
     #[arg(long, value_name = "ARN")]
     pub role_arn: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JanitorArgs {
+    /// Report what is older than this: a whole number and s, m, h, d or w (30m, 24h, 7d)
+    #[arg(long, value_name = "AGE", value_parser = crate::teardown::parse_age)]
+    pub older_than: Duration,
+
+    /// Region to look in (repeat for more) [default: every region enabled for the account]
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,7 @@ pub mod config;
 pub mod k8s;
 pub mod progress;
 pub mod render;
+pub mod teardown;
 pub mod terraform;
 pub mod tls;
 pub mod ui;

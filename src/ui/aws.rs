@@ -201,7 +201,7 @@ impl Printer {
 }
 
 /// `45s`, `12m`, `5h`, `3d4h`.
-fn age(seconds: u64) -> String {
+pub(super) fn age(seconds: u64) -> String {
     match seconds {
         s if s < 60 => format!("{s}s"),
         s if s < 3600 => format!("{}m", s / 60),

@@ -16,6 +16,7 @@ use crate::config::ConfigError;
 
 mod aws;
 mod cluster;
+mod teardown;
 
 pub use live::duration;
 

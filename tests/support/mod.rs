@@ -4,6 +4,7 @@
 pub mod bin;
 pub mod fake_terraform;
 pub mod kube;
+pub mod leftovers;
 pub mod moto;
 pub mod seed;
 pub mod terraform;

@@ -5,6 +5,8 @@
 //! AWS account (an STS AssumeRole into a fresh account id, which moto keeps
 //! apart), so tests running in parallel never see each other's resources.
 //! `scripts/test` installs moto; a missing install fails the test loudly.
+//! The server runs through `moto_server.py`, which corrects how moto 5.1
+//! encodes Route53 record values (see there).
 //!
 //! For real Terraform runs, [`account_with_eks_shim`] puts `eks_shim.py`
 //! (beside this file; it documents each gap it fills) in front of the same
@@ -118,7 +120,16 @@ fn server() -> &'static Server {
             .unwrap()
             .port();
         let binary = moto_server_binary();
-        let mut command = Command::new(&binary);
+        // Through tests/support/moto_server.py (one fix for the Rust SDK)
+        // with the Python that moto_server itself runs on, when it is there.
+        let python = binary.with_file_name("python");
+        let mut command = if python.is_file() {
+            let mut c = Command::new(&python);
+            c.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_server.py"));
+            c
+        } else {
+            Command::new(&binary)
+        };
         command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")

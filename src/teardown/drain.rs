@@ -1,0 +1,517 @@
+//! Draining a cluster whose API answers: make its controllers remove what
+//! they created while they still run, so `terraform destroy` meets no
+//! foreign dependencies and the sweep has little left to do.
+//!
+//! 1. Stop Argo CD from recreating what is about to go: remove
+//!    `spec.syncPolicy.automated` (and with it self-heal) from every
+//!    Application. Patching rather than deleting the Applications works
+//!    whatever their finalizers: deleting one that carries Argo CD's
+//!    resources-finalizer would cascade and take the controllers down
+//!    before they clean up, and a patch leaves the Applications visible
+//!    should someone abort the teardown.
+//! 2. Delete every Ingress (any class), Service of type LoadBalancer and
+//!    TargetGroupBinding, then wait, polling ELBv2, until the load
+//!    balancers tagged `elbv2.k8s.aws/cluster=<name>` are gone.
+//! 3. Unless volumes are kept, delete the PVCs bound to EBS volumes while
+//!    the EBS CSI driver still runs.
+//! 4. Delete Karpenter's NodePools; wait until their NodeClaims are gone
+//!    and EC2 reports the instances terminated (which also lets the PVCs
+//!    of pods on those nodes go); then wait for the EBS PVs to be deleted,
+//!    and delete the EC2NodeClasses so Karpenter removes its instance
+//!    profiles.
+//!
+//! All waits share one deadline and poll with backoff (kube-fake-client
+//! has no watches, and ELBv2 has none at all); a wait that times out is a
+//! warning in the report, because the sweep deletes whatever is left. A
+//! cluster API that does not answer is [`DrainError::Unreachable`], which
+//! the caller turns into a warning and skips the drain.
+
+use std::future::Future;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{Api as KubeApi, ApiResource, DeleteParams, DynamicObject, GroupVersionKind};
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::api::Api;
+use super::inventory;
+use super::wait::Backoff;
+use crate::aws::Aws;
+use crate::config::ClusterSpec;
+use crate::progress::{Event, Reporter};
+
+const PHASE: &str = "drain";
+/// How long the first call may take before the API counts as not answering.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+const EBS_CSI_DRIVER: &str = "ebs.csi.aws.com";
+
+#[derive(Debug, Clone)]
+pub struct DrainOptions {
+    /// Keep PVCs (and so their EBS volumes).
+    pub keep_volumes: bool,
+    /// Upper bound for the whole drain, waits included.
+    pub deadline: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DrainError {
+    /// The cluster API did not answer (refused, timed out, unreachable).
+    #[error("the cluster API did not answer ({0}); skipping the drain")]
+    Unreachable(String),
+    #[error("cannot {action}: {message}")]
+    Kube { action: String, message: String },
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DrainReport {
+    /// Applications whose automated sync was removed.
+    pub paused: Vec<ObjectRef>,
+    pub deleted: Vec<ObjectRef>,
+    pub waits: Vec<WaitOutcome>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectRef {
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitOutcome {
+    pub what: String,
+    /// Finished before the deadline.
+    pub completed: bool,
+    pub elapsed_ms: u64,
+    /// What was still there when the wait gave up.
+    pub remaining: Vec<String>,
+}
+
+/// The custom resources the drain touches.
+struct Crd {
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+}
+
+const APPLICATION: Crd = Crd {
+    group: "argoproj.io",
+    version: "v1alpha1",
+    kind: "Application",
+    plural: "applications",
+};
+const TARGET_GROUP_BINDING: Crd = Crd {
+    group: "elbv2.k8s.aws",
+    version: "v1beta1",
+    kind: "TargetGroupBinding",
+    plural: "targetgroupbindings",
+};
+const NODE_POOL: Crd = Crd {
+    group: "karpenter.sh",
+    version: "v1",
+    kind: "NodePool",
+    plural: "nodepools",
+};
+const NODE_CLAIM: Crd = Crd {
+    group: "karpenter.sh",
+    version: "v1",
+    kind: "NodeClaim",
+    plural: "nodeclaims",
+};
+const EC2_NODE_CLASS: Crd = Crd {
+    group: "karpenter.k8s.aws",
+    version: "v1",
+    kind: "EC2NodeClass",
+    plural: "ec2nodeclasses",
+};
+
+impl Crd {
+    fn resource(&self) -> ApiResource {
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(self.group, self.version, self.kind),
+            self.plural,
+        )
+    }
+}
+
+fn kube_error(action: &str, err: kube::Error) -> DrainError {
+    match err {
+        kube::Error::HyperError(_) | kube::Error::Service(_) => {
+            DrainError::Unreachable(format!("{action}: {err}"))
+        }
+        other => DrainError::Kube {
+            action: action.to_string(),
+            message: other.to_string(),
+        },
+    }
+}
+
+fn not_found(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(status) if status.is_not_found())
+}
+
+fn object_ref<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectRef {
+    ObjectRef {
+        kind: K::kind(&()).to_string(),
+        namespace: obj.meta().namespace.clone(),
+        name: obj.meta().name.clone().unwrap_or_default(),
+    }
+}
+
+fn dynamic_ref(crd: &Crd, obj: &DynamicObject) -> ObjectRef {
+    ObjectRef {
+        kind: crd.kind.to_string(),
+        namespace: obj.metadata.namespace.clone(),
+        name: obj.name_any(),
+    }
+}
+
+/// Drains `spec`'s cluster through `client`.
+pub async fn drain(
+    client: Client,
+    spec: &ClusterSpec,
+    opts: &DrainOptions,
+    aws: &Aws,
+    reporter: &dyn Reporter,
+) -> Result<DrainReport, DrainError> {
+    let drainer = Drainer {
+        client,
+        api: Api::new(aws),
+        cluster: spec.name.clone(),
+        deadline: Instant::now() + opts.deadline,
+        reporter,
+    };
+    drainer.probe().await?;
+    let mut report = DrainReport {
+        paused: drainer.pause_applications().await?,
+        ..DrainReport::default()
+    };
+
+    let mut deleted = drainer.delete_typed::<Ingress>(|_| true).await?;
+    deleted.extend(
+        drainer
+            .delete_typed::<Service>(|s| {
+                s.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer")
+            })
+            .await?,
+    );
+    deleted.extend(drainer.delete_dynamic(&TARGET_GROUP_BINDING).await?);
+    report.deleted.extend(deleted);
+    let wait = drainer
+        .wait("load balancers", || drainer.remaining_load_balancers())
+        .await;
+    report.push_wait(wait);
+
+    let pvs = if opts.keep_volumes {
+        Vec::new()
+    } else {
+        let (deleted, pvs) = drainer.delete_ebs_claims().await?;
+        report.deleted.extend(deleted);
+        pvs
+    };
+
+    report
+        .deleted
+        .extend(drainer.delete_dynamic(&NODE_POOL).await?);
+    let wait = drainer
+        .wait("Karpenter NodeClaims", || {
+            drainer.remaining_dynamic(&NODE_CLAIM)
+        })
+        .await;
+    report.push_wait(wait);
+    let wait = drainer
+        .wait("Karpenter instances", || drainer.remaining_instances())
+        .await;
+    report.push_wait(wait);
+    if !pvs.is_empty() {
+        let wait = drainer
+            .wait("EBS persistent volumes", || drainer.remaining_volumes(&pvs))
+            .await;
+        report.push_wait(wait);
+    }
+    report
+        .deleted
+        .extend(drainer.delete_dynamic(&EC2_NODE_CLASS).await?);
+    Ok(report)
+}
+
+impl DrainReport {
+    fn push_wait(&mut self, wait: WaitOutcome) {
+        if !wait.completed {
+            self.warnings.push(format!(
+                "gave up waiting for {} after {} s: {} still there ({}); the sweep removes what is left",
+                wait.what,
+                wait.elapsed_ms / 1000,
+                wait.remaining.len(),
+                wait.remaining.join(", ")
+            ));
+        }
+        self.waits.push(wait);
+    }
+}
+
+struct Drainer<'a> {
+    client: Client,
+    api: Api,
+    cluster: String,
+    deadline: Instant,
+    reporter: &'a dyn Reporter,
+}
+
+impl Drainer<'_> {
+    /// One cheap call, bounded: does the API answer at all?
+    async fn probe(&self) -> Result<(), DrainError> {
+        let services: KubeApi<Service> = KubeApi::all(self.client.clone());
+        match tokio::time::timeout(
+            PROBE_TIMEOUT,
+            services.list(&ListParams::default().limit(1)),
+        )
+        .await
+        {
+            Err(_) => Err(DrainError::Unreachable(format!(
+                "no answer within {} s",
+                PROBE_TIMEOUT.as_secs()
+            ))),
+            Ok(Err(e)) => Err(kube_error("reach the cluster API", e)),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+
+    /// Lists a custom resource everywhere; an uninstalled CRD is no objects.
+    async fn list_dynamic(&self, crd: &Crd) -> Result<Vec<DynamicObject>, DrainError> {
+        let api: KubeApi<DynamicObject> = KubeApi::all_with(self.client.clone(), &crd.resource());
+        match api.list(&ListParams::default()).await {
+            Ok(list) => Ok(list.items),
+            Err(e) if not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(kube_error(&format!("list {}s", crd.kind), e)),
+        }
+    }
+
+    fn dynamic_api(&self, crd: &Crd, obj: &DynamicObject) -> KubeApi<DynamicObject> {
+        match &obj.metadata.namespace {
+            Some(ns) => KubeApi::namespaced_with(self.client.clone(), ns, &crd.resource()),
+            None => KubeApi::all_with(self.client.clone(), &crd.resource()),
+        }
+    }
+
+    async fn pause_applications(&self) -> Result<Vec<ObjectRef>, DrainError> {
+        let mut paused = Vec::new();
+        for app in self.list_dynamic(&APPLICATION).await? {
+            let automated = app
+                .data
+                .pointer("/spec/syncPolicy/automated")
+                .is_some_and(|v| !v.is_null());
+            if !automated {
+                continue;
+            }
+            let patch = json!({ "spec": { "syncPolicy": { "automated": null } } });
+            match self
+                .dynamic_api(&APPLICATION, &app)
+                .patch(
+                    &app.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if not_found(&e) => continue,
+                Err(e) => return Err(kube_error("pause an Argo CD Application", e)),
+            }
+            let object = dynamic_ref(&APPLICATION, &app);
+            self.reporter.report(
+                Event::info(
+                    PHASE,
+                    format!("paused automated sync of Application {}", object.name),
+                )
+                .with("application", &object),
+            );
+            paused.push(object);
+        }
+        Ok(paused)
+    }
+
+    async fn delete_dynamic(&self, crd: &Crd) -> Result<Vec<ObjectRef>, DrainError> {
+        let mut deleted = Vec::new();
+        for obj in self.list_dynamic(crd).await? {
+            match self
+                .dynamic_api(crd, &obj)
+                .delete(&obj.name_any(), &DeleteParams::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if not_found(&e) => continue,
+                Err(e) => return Err(kube_error(&format!("delete a {}", crd.kind), e)),
+            }
+            deleted.push(self.deleted(dynamic_ref(crd, &obj)));
+        }
+        Ok(deleted)
+    }
+
+    async fn delete_typed<K>(
+        &self,
+        wanted: impl Fn(&K) -> bool,
+    ) -> Result<Vec<ObjectRef>, DrainError>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let kind = K::kind(&()).to_string();
+        let all: KubeApi<K> = KubeApi::all(self.client.clone());
+        let list = match all.list(&ListParams::default()).await {
+            Ok(list) => list.items,
+            Err(e) if not_found(&e) => Vec::new(),
+            Err(e) => return Err(kube_error(&format!("list {kind}s"), e)),
+        };
+        let mut deleted = Vec::new();
+        for obj in list.iter().filter(|o| wanted(o)) {
+            let ns = obj.meta().namespace.clone().unwrap_or_default();
+            let api: KubeApi<K> = KubeApi::namespaced(self.client.clone(), &ns);
+            match api.delete(&obj.name_any(), &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(e) if not_found(&e) => continue,
+                Err(e) => return Err(kube_error(&format!("delete a {kind}"), e)),
+            }
+            deleted.push(self.deleted(object_ref(obj)));
+        }
+        Ok(deleted)
+    }
+
+    fn deleted(&self, object: ObjectRef) -> ObjectRef {
+        let place = object
+            .namespace
+            .as_deref()
+            .map(|ns| format!("{ns}/"))
+            .unwrap_or_default();
+        self.reporter.report(
+            Event::info(
+                PHASE,
+                format!("deleted {} {place}{}", object.kind, object.name),
+            )
+            .with("object", &object),
+        );
+        object
+    }
+
+    /// Deletes the PVCs bound to EBS volumes; returns the PV names.
+    async fn delete_ebs_claims(&self) -> Result<(Vec<ObjectRef>, Vec<String>), DrainError> {
+        let claims: KubeApi<PersistentVolumeClaim> = KubeApi::all(self.client.clone());
+        let volumes: KubeApi<PersistentVolume> = KubeApi::all(self.client.clone());
+        let list = claims
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| kube_error("list PersistentVolumeClaims", e))?;
+        let mut deleted = Vec::new();
+        let mut pvs = Vec::new();
+        for claim in list.items {
+            let Some(pv_name) = claim.spec.as_ref().and_then(|s| s.volume_name.clone()) else {
+                continue;
+            };
+            let pv = match volumes.get(&pv_name).await {
+                Ok(pv) => pv,
+                Err(e) if not_found(&e) => continue,
+                Err(e) => return Err(kube_error("read a PersistentVolume", e)),
+            };
+            let spec = pv.spec.as_ref();
+            let ebs = spec
+                .and_then(|s| s.csi.as_ref())
+                .is_some_and(|csi| csi.driver == EBS_CSI_DRIVER)
+                || spec.is_some_and(|s| s.aws_elastic_block_store.is_some());
+            if !ebs {
+                continue;
+            }
+            let ns = claim.namespace().unwrap_or_default();
+            let api: KubeApi<PersistentVolumeClaim> = KubeApi::namespaced(self.client.clone(), &ns);
+            match api
+                .delete(&claim.name_any(), &DeleteParams::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if not_found(&e) => continue,
+                Err(e) => return Err(kube_error("delete a PersistentVolumeClaim", e)),
+            }
+            deleted.push(self.deleted(object_ref(&claim)));
+            pvs.push(pv_name);
+        }
+        Ok((deleted, pvs))
+    }
+
+    /// Polls `remaining` with backoff until it is empty or the deadline
+    /// passes. An error ends the wait early, as a timeout does.
+    async fn wait<F, Fut>(&self, what: &str, remaining: F) -> WaitOutcome
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Vec<String>, String>>,
+    {
+        let started = Instant::now();
+        let mut backoff = Backoff::until(self.deadline);
+        let outcome = |completed, remaining: Vec<String>| WaitOutcome {
+            what: what.to_string(),
+            completed,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            remaining,
+        };
+        loop {
+            match remaining().await {
+                Ok(left) if left.is_empty() => {
+                    self.reporter
+                        .report(Event::info(PHASE, format!("{what}: all gone")));
+                    return outcome(true, left);
+                }
+                Ok(left) => {
+                    self.reporter.report(Event::debug(
+                        PHASE,
+                        format!("waiting for {} {what}", left.len()),
+                    ));
+                    if !backoff.wait().await {
+                        return outcome(false, left);
+                    }
+                }
+                Err(e) => return outcome(false, vec![format!("cannot tell: {e}")]),
+            }
+        }
+    }
+
+    async fn remaining_load_balancers(&self) -> Result<Vec<String>, String> {
+        inventory::controller_load_balancers(&self.api, &self.cluster)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn remaining_instances(&self) -> Result<Vec<String>, String> {
+        inventory::instances(&self.api, &self.cluster)
+            .await
+            .map(|items| items.into_iter().map(|i| i.id).collect())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn remaining_dynamic(&self, crd: &Crd) -> Result<Vec<String>, String> {
+        self.list_dynamic(crd)
+            .await
+            .map(|items| items.iter().map(|o| o.name_any()).collect())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn remaining_volumes(&self, names: &[String]) -> Result<Vec<String>, String> {
+        let api: KubeApi<PersistentVolume> = KubeApi::all(self.client.clone());
+        let mut left = Vec::new();
+        for name in names {
+            match api.get(name).await {
+                Ok(_) => left.push(name.clone()),
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(left)
+    }
+}

@@ -1,0 +1,650 @@
+//! Deleting a cluster's leftovers, in dependency order: instances (which
+//! hold ENIs and volumes) → load balancers → their target groups → launch
+//! templates → detached ENIs → security groups (after revoking the rules
+//! that refer to them) → volumes (unless kept) → Route53 records.
+//!
+//! Deletes of one kind run in parallel, at most [`CONCURRENCY`] at a time.
+//! Where AWS is eventually consistent (a target group still "in use" just
+//! after its load balancer went, an ENI detaching late, a group still
+//! referenced) the delete is retried with backoff until the sweep's
+//! deadline; what still fails is named in the report, never ignored.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecordSet};
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::api::{Api, code};
+use super::inventory::{self, Inventory, Reference};
+use super::wait::Backoff;
+use super::{CONCURRENCY, Item, Kind, Options, TeardownError};
+use crate::aws::{Aws, sdk_message};
+use crate::config::ClusterSpec;
+use crate::progress::{Event, Reporter};
+
+const PHASE: &str = "sweep";
+/// Instance ids per TerminateInstances / DescribeInstances call.
+const INSTANCE_BATCH: usize = 100;
+/// Route53 takes up to 1000 changes in one batch; stay well below it so
+/// long TXT values never reach the batch's size limit either.
+const DNS_BATCH: usize = 500;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepReport {
+    pub cluster: String,
+    pub region: String,
+    /// Deleted (instances: termination confirmed or at least requested).
+    pub deleted: Vec<Item>,
+    /// Volumes left alone because of `--keep-volumes`.
+    pub kept: Vec<Item>,
+    /// Rules revoked because they referred to a group being deleted.
+    pub revoked: Vec<Reference>,
+    pub failed: Vec<Failure>,
+    pub warnings: Vec<String>,
+    /// AWS calls made, by operation, and their total.
+    pub calls: BTreeMap<String, u64>,
+    pub total_calls: u64,
+    pub elapsed_ms: u64,
+}
+
+impl SweepReport {
+    pub fn succeeded(&self) -> bool {
+        self.failed.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub item: Item,
+    pub error: String,
+}
+
+/// How one delete attempt ended.
+enum Attempt {
+    Done,
+    /// AWS refused for a reason that passes (still in use, detaching).
+    Retry(String),
+    Failed(String),
+}
+
+/// Lists the cluster's leftovers and deletes them.
+pub async fn sweep(
+    aws: &Aws,
+    spec: &ClusterSpec,
+    opts: &Options,
+    reporter: &dyn Reporter,
+) -> Result<SweepReport, TeardownError> {
+    let api = Api::new(aws);
+    let started = Instant::now();
+    let deadline = started + opts.deadline;
+    let inv = inventory::collect(&api, spec, opts).await?;
+    reporter.report(
+        Event::info(
+            PHASE,
+            format!(
+                "{} resource(s) of {} to delete in {}",
+                inv.items.len(),
+                inv.cluster,
+                inv.region
+            ),
+        )
+        .with("count", inv.items.len()),
+    );
+    let mut report = SweepReport {
+        cluster: inv.cluster.clone(),
+        region: inv.region.clone(),
+        deleted: Vec::new(),
+        kept: inv.kept.clone(),
+        revoked: Vec::new(),
+        failed: Vec::new(),
+        warnings: inv.warnings.clone(),
+        calls: BTreeMap::new(),
+        total_calls: 0,
+        elapsed_ms: 0,
+    };
+    let sweeper = Sweeper {
+        api: &api,
+        deadline,
+        reporter,
+    };
+    sweeper.run(&inv, &spec.name, &mut report).await;
+    report.calls = api.calls();
+    report.total_calls = report.calls.values().sum();
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    reporter.report(
+        Event::info(
+            PHASE,
+            format!(
+                "deleted {}, {} failed, {} AWS calls",
+                report.deleted.len(),
+                report.failed.len(),
+                report.total_calls
+            ),
+        )
+        .with("deleted", report.deleted.len())
+        .with("failed", report.failed.len())
+        .with("calls", report.total_calls),
+    );
+    Ok(report)
+}
+
+struct Sweeper<'a> {
+    api: &'a Api,
+    deadline: Instant,
+    reporter: &'a dyn Reporter,
+}
+
+impl Sweeper<'_> {
+    async fn run(&self, inv: &Inventory, cluster: &str, report: &mut SweepReport) {
+        let of = |kind| inv.of(kind).cloned().collect::<Vec<Item>>();
+
+        let instances = of(Kind::Instance);
+        self.terminate(&instances, report).await;
+
+        let lbs = of(Kind::LoadBalancer);
+        let outcome = self.each(lbs.clone(), |item| self.delete_lb(item)).await;
+        self.record(outcome, report);
+        self.wait_lbs_gone(&lbs, report).await;
+
+        let tgs = of(Kind::TargetGroup);
+        let outcome = self.each(tgs, |item| self.delete_tg(item)).await;
+        self.record(outcome, report);
+
+        let lts = of(Kind::LaunchTemplate);
+        let outcome = self.each(lts, |item| self.delete_lt(item)).await;
+        self.record(outcome, report);
+
+        // Interfaces of the instances and load balancers just deleted
+        // detach late; pick up the ones that became available meanwhile.
+        let mut enis = of(Kind::NetworkInterface);
+        match inventory::network_interfaces(self.api, cluster).await {
+            Ok(now) => {
+                for eni in now {
+                    if !enis.contains(&eni) {
+                        enis.push(eni);
+                    }
+                }
+            }
+            Err(e) => report.warnings.push(e.to_string()),
+        }
+        let outcome = self.each(enis, |item| self.delete_eni(item)).await;
+        self.record(outcome, report);
+
+        self.revoke(&inv.references, report).await;
+        let groups = of(Kind::SecurityGroup);
+        let outcome = self.each(groups, |item| self.delete_sg(item)).await;
+        self.record(outcome, report);
+
+        let volumes = of(Kind::Volume);
+        let outcome = self.each(volumes, |item| self.delete_volume(item)).await;
+        self.record(outcome, report);
+
+        for zone in &inv.zones {
+            self.delete_records(&zone.zone_id, &zone.groups, report)
+                .await;
+        }
+    }
+
+    /// Runs `attempt` on every item, in parallel and bounded, retrying
+    /// while AWS says "not yet" and the deadline allows.
+    async fn each<'s, F, Fut>(
+        &'s self,
+        items: Vec<Item>,
+        attempt: F,
+    ) -> Vec<(Item, Result<(), String>)>
+    where
+        F: Fn(Item) -> Fut + 's,
+        Fut: Future<Output = Attempt> + 's,
+    {
+        let attempt = &attempt;
+        futures::stream::iter(items)
+            .map(|item| async move {
+                let mut backoff = Backoff::until(self.deadline);
+                let result = loop {
+                    match attempt(item.clone()).await {
+                        Attempt::Done => break Ok(()),
+                        Attempt::Failed(e) => break Err(e),
+                        Attempt::Retry(e) => {
+                            if !backoff.wait().await {
+                                break Err(format!("{e} (still failing at the deadline)"));
+                            }
+                        }
+                    }
+                };
+                (item, result)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await
+    }
+
+    fn record(&self, outcome: Vec<(Item, Result<(), String>)>, report: &mut SweepReport) {
+        for (item, result) in outcome {
+            match result {
+                Ok(()) => {
+                    self.reporter.report(
+                        Event::debug(PHASE, format!("deleted {} {}", item.kind.as_str(), item.id))
+                            .with("kind", item.kind)
+                            .with("id", &item.id),
+                    );
+                    report.deleted.push(item);
+                }
+                Err(error) => {
+                    self.reporter.report(
+                        Event::warn(
+                            PHASE,
+                            format!("cannot delete {} {}: {error}", item.kind.as_str(), item.id),
+                        )
+                        .with("kind", item.kind)
+                        .with("id", &item.id),
+                    );
+                    report.failed.push(Failure { item, error });
+                }
+            }
+        }
+    }
+
+    /// Terminates in batches, then waits until EC2 reports them terminated:
+    /// their ENIs and volumes cannot go before.
+    async fn terminate(&self, instances: &[Item], report: &mut SweepReport) {
+        if instances.is_empty() {
+            return;
+        }
+        let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
+        for (batch, items) in ids
+            .chunks(INSTANCE_BATCH)
+            .zip(instances.chunks(INSTANCE_BATCH))
+        {
+            self.api.hit("ec2:TerminateInstances");
+            let result = self
+                .api
+                .ec2
+                .terminate_instances()
+                .set_instance_ids(Some(batch.to_vec()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => report.deleted.extend(items.iter().cloned()),
+                // One id already gone fails the whole batch: go one by one.
+                Err(_) => {
+                    let outcome = self
+                        .each(items.to_vec(), |item| self.terminate_one(item))
+                        .await;
+                    self.record(outcome, report);
+                }
+            }
+        }
+        let mut backoff = Backoff::until(self.deadline);
+        loop {
+            match self.still_running(&ids).await {
+                Ok(running) if running.is_empty() => return,
+                Ok(running) if !backoff.wait().await => {
+                    report.warnings.push(format!(
+                        "{} instance(s) still shutting down at the deadline: {}",
+                        running.len(),
+                        running.join(", ")
+                    ));
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    report
+                        .warnings
+                        .push(format!("cannot confirm instance termination: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn terminate_one(&self, item: Item) -> Attempt {
+        self.api.hit("ec2:TerminateInstances");
+        let result = self
+            .api
+            .ec2
+            .terminate_instances()
+            .instance_ids(&item.id)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Attempt::Done,
+            Err(e) if code(&e) == Some("InvalidInstanceID.NotFound") => Attempt::Done,
+            Err(e) => Attempt::Failed(sdk_message(&e)),
+        }
+    }
+
+    async fn still_running(&self, ids: &[String]) -> Result<Vec<String>, String> {
+        let mut running = Vec::new();
+        for batch in ids.chunks(INSTANCE_BATCH) {
+            self.api.hit("ec2:DescribeInstances");
+            let out = self
+                .api
+                .ec2
+                .describe_instances()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("instance-id")
+                        .set_values(Some(batch.to_vec()))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| sdk_message(&e))?;
+            for instance in out.reservations().iter().flat_map(|r| r.instances()) {
+                let terminated = instance
+                    .state()
+                    .and_then(|s| s.name())
+                    .is_some_and(|n| n.as_str() == "terminated");
+                if !terminated && let Some(id) = instance.instance_id() {
+                    running.push(id.to_string());
+                }
+            }
+        }
+        Ok(running)
+    }
+
+    async fn delete_lb(&self, item: Item) -> Attempt {
+        self.api.hit("elbv2:DeleteLoadBalancer");
+        match self
+            .api
+            .elbv2
+            .delete_load_balancer()
+            .load_balancer_arn(&item.id)
+            .send()
+            .await
+        {
+            Ok(_) => Attempt::Done,
+            Err(e) if code(&e) == Some("LoadBalancerNotFound") => Attempt::Done,
+            Err(e) if code(&e) == Some("ResourceInUse") => Attempt::Retry(sdk_message(&e)),
+            Err(e) => Attempt::Failed(sdk_message(&e)),
+        }
+    }
+
+    /// Target groups stay "in use" until their load balancer is really gone.
+    async fn wait_lbs_gone(&self, lbs: &[Item], report: &mut SweepReport) {
+        if lbs.is_empty() {
+            return;
+        }
+        let mut backoff = Backoff::until(self.deadline);
+        loop {
+            let mut remaining = Vec::new();
+            for lb in lbs {
+                self.api.hit("elbv2:DescribeLoadBalancers");
+                match self
+                    .api
+                    .elbv2
+                    .describe_load_balancers()
+                    .load_balancer_arns(&lb.id)
+                    .send()
+                    .await
+                {
+                    Err(e) if code(&e) == Some("LoadBalancerNotFound") => {}
+                    _ => remaining.push(lb.id.clone()),
+                }
+            }
+            if remaining.is_empty() {
+                return;
+            }
+            if !backoff.wait().await {
+                report.warnings.push(format!(
+                    "{} load balancer(s) still present at the deadline: {}",
+                    remaining.len(),
+                    remaining.join(", ")
+                ));
+                return;
+            }
+        }
+    }
+
+    async fn delete_tg(&self, item: Item) -> Attempt {
+        self.api.hit("elbv2:DeleteTargetGroup");
+        match self
+            .api
+            .elbv2
+            .delete_target_group()
+            .target_group_arn(&item.id)
+            .send()
+            .await
+        {
+            Ok(_) => Attempt::Done,
+            Err(e) if code(&e) == Some("TargetGroupNotFound") => Attempt::Done,
+            Err(e) if code(&e) == Some("ResourceInUse") => Attempt::Retry(sdk_message(&e)),
+            Err(e) => Attempt::Failed(sdk_message(&e)),
+        }
+    }
+
+    async fn delete_lt(&self, item: Item) -> Attempt {
+        self.api.hit("ec2:DeleteLaunchTemplate");
+        match self
+            .api
+            .ec2
+            .delete_launch_template()
+            .launch_template_id(&item.id)
+            .send()
+            .await
+        {
+            Ok(_) => Attempt::Done,
+            Err(e) if code(&e).is_some_and(|c| c.contains("NotFound")) => Attempt::Done,
+            Err(e) => Attempt::Failed(sdk_message(&e)),
+        }
+    }
+
+    async fn delete_eni(&self, item: Item) -> Attempt {
+        self.api.hit("ec2:DeleteNetworkInterface");
+        match self
+            .api
+            .ec2
+            .delete_network_interface()
+            .network_interface_id(&item.id)
+            .send()
+            .await
+        {
+            Ok(_) => Attempt::Done,
+            Err(e) if code(&e) == Some("InvalidNetworkInterfaceID.NotFound") => Attempt::Done,
+            Err(e)
+                if matches!(
+                    code(&e),
+                    Some("InvalidNetworkInterface.InUse" | "DependencyViolation")
+                ) =>
+            {
+                Attempt::Retry(sdk_message(&e))
+            }
+            Err(e) => Attempt::Failed(sdk_message(&e)),
+        }
+    }
+
+    /// Revokes every rule that refers to one of the cluster's groups, in
+    /// whichever group holds it: a referenced group cannot be deleted.
+    async fn revoke(&self, references: &[Reference], report: &mut SweepReport) {
+        let outcomes: Vec<(Reference, Result<(), String>)> =
+            futures::stream::iter(references.iter().cloned())
+                .map(|reference| async move {
+                    let result = self.revoke_one(&reference).await;
+                    (reference, result)
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+        for (reference, result) in outcomes {
+            match result {
+                Ok(()) => report.revoked.push(reference),
+                Err(e) => report.warnings.push(format!(
+                    "cannot revoke the rule of {} that refers to {}: {e}",
+                    reference.group_id, reference.referenced_group_id
+                )),
+            }
+        }
+        report.revoked.sort();
+    }
+
+    async fn revoke_one(&self, reference: &Reference) -> Result<(), String> {
+        let gone = |c: Option<&str>| {
+            matches!(
+                c,
+                Some("InvalidPermission.NotFound" | "InvalidGroup.NotFound")
+            )
+        };
+        if reference.egress {
+            self.api.hit("ec2:RevokeSecurityGroupEgress");
+            match self
+                .api
+                .ec2
+                .revoke_security_group_egress()
+                .group_id(&reference.group_id)
+                .ip_permissions(reference.permission())
+                .send()
+                .await
+            {
+                Err(e) if !gone(code(&e)) => Err(sdk_message(&e)),
+                _ => Ok(()),
+            }
+        } else {
+            self.api.hit("ec2:RevokeSecurityGroupIngress");
+            match self
+                .api
+                .ec2
+                .revoke_security_group_ingress()
+                .group_id(&reference.group_id)
+                .ip_permissions(reference.permission())
+                .send()
+                .await
+            {
+                Err(e) if !gone(code(&e)) => Err(sdk_message(&e)),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    async fn delete_sg(&self, item: Item) -> Attempt {
+        self.api.hit("ec2:DeleteSecurityGroup");
+        match self
+            .api
+            .ec2
+            .delete_security_group()
+            .group_id(&item.id)
+            .send()
+            .await
+        {
+            Ok(_) => Attempt::Done,
+            Err(e) if code(&e) == Some("InvalidGroup.NotFound") => Attempt::Done,
+            Err(e) if code(&e) == Some("DependencyViolation") => Attempt::Retry(sdk_message(&e)),
+            Err(e) => Attempt::Failed(sdk_message(&e)),
+        }
+    }
+
+    async fn delete_volume(&self, item: Item) -> Attempt {
+        self.api.hit("ec2:DeleteVolume");
+        match self
+            .api
+            .ec2
+            .delete_volume()
+            .volume_id(&item.id)
+            .send()
+            .await
+        {
+            Ok(_) => Attempt::Done,
+            Err(e) if code(&e) == Some("InvalidVolume.NotFound") => Attempt::Done,
+            Err(e) if code(&e) == Some("VolumeInUse") => Attempt::Retry(sdk_message(&e)),
+            Err(e) => Attempt::Failed(sdk_message(&e)),
+        }
+    }
+
+    /// One change batch per zone (split only past Route53's limits, never
+    /// inside an ownership group). If a batch is refused, typically because
+    /// ExternalDNS removed a record meanwhile, each group is retried alone.
+    async fn delete_records(
+        &self,
+        zone_id: &str,
+        groups: &[Vec<ResourceRecordSet>],
+        report: &mut SweepReport,
+    ) {
+        let mut batches: Vec<Vec<&Vec<ResourceRecordSet>>> = vec![Vec::new()];
+        let mut size = 0;
+        for group in groups {
+            if size + group.len() > DNS_BATCH && size > 0 {
+                batches.push(Vec::new());
+                size = 0;
+            }
+            size += group.len();
+            if let Some(last) = batches.last_mut() {
+                last.push(group);
+            }
+        }
+        for batch in batches.into_iter().filter(|b| !b.is_empty()) {
+            let sets: Vec<&ResourceRecordSet> = batch.iter().flat_map(|g| g.iter()).collect();
+            match self.change(zone_id, &sets).await {
+                Ok(()) => self.record_sets_done(zone_id, &sets, Ok(()), report),
+                Err(_) => {
+                    for group in batch {
+                        let sets: Vec<&ResourceRecordSet> = group.iter().collect();
+                        let result = self.change_each(zone_id, &sets).await;
+                        self.record_sets_done(zone_id, &sets, result, report);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A group whose batch was refused: one record at a time, a record
+    /// already gone counting as deleted.
+    async fn change_each(&self, zone_id: &str, sets: &[&ResourceRecordSet]) -> Result<(), String> {
+        let mut errors = Vec::new();
+        for set in sets {
+            if let Err(e) = self.change(zone_id, &[set]).await
+                && !e.contains("not found")
+            {
+                errors.push(e);
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    async fn change(&self, zone_id: &str, sets: &[&ResourceRecordSet]) -> Result<(), String> {
+        let changes = sets
+            .iter()
+            .map(|set| {
+                Change::builder()
+                    .action(ChangeAction::Delete)
+                    .resource_record_set((*set).clone())
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let batch = ChangeBatch::builder()
+            .comment("terrace cluster down: records of this cluster's ExternalDNS")
+            .set_changes(Some(changes))
+            .build()
+            .map_err(|e| e.to_string())?;
+        self.api.hit("route53:ChangeResourceRecordSets");
+        self.api
+            .route53
+            .change_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .change_batch(batch)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| sdk_message(&e))
+    }
+
+    fn record_sets_done(
+        &self,
+        zone_id: &str,
+        sets: &[&ResourceRecordSet],
+        result: Result<(), String>,
+        report: &mut SweepReport,
+    ) {
+        let outcome = sets
+            .iter()
+            .map(|set| (inventory::record_item(zone_id, set), result.clone()))
+            .collect();
+        self.record(outcome, report);
+    }
+}

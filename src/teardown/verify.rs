@@ -1,0 +1,347 @@
+//! The leak report: everything still tagged for the cluster in its region
+//! after a sweep. Two sources, because neither sees everything:
+//!
+//! - the per-service listings of the inventory (launch templates, which the
+//!   Resource Groups Tagging API does not return in every implementation,
+//!   detached ENIs, and Route53 records, which carry no tags at all);
+//! - the Tagging API's `GetResources` for each tag that can mark the
+//!   cluster's resources, which also finds kinds the sweep never handles
+//!   (a VPC or subnet Terraform failed to destroy).
+//!
+//! The Tagging API lags behind deletes and keeps terminated instances for
+//! a while, so what it returns for instances, volumes, ENIs, security
+//! groups and load balancers is confirmed with the owning service first.
+//! Volumes kept with `--keep-volumes` are listed as kept, not as leaks.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::Filter;
+use aws_sdk_resourcegroupstagging::types::TagFilter;
+use serde::Serialize;
+
+use super::api::{Api, code};
+use super::inventory;
+use super::tags::{self, markers};
+use super::{Item, Options, TeardownError};
+use crate::aws::{Aws, sdk_message};
+use crate::config::ClusterSpec;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LeakReport {
+    pub cluster: String,
+    pub region: String,
+    pub leaks: Vec<Leak>,
+    /// Volumes kept on purpose (`--keep-volumes`).
+    pub kept: Vec<Item>,
+    pub warnings: Vec<String>,
+    pub total_calls: u64,
+}
+
+impl LeakReport {
+    /// Nothing of the cluster is left (kept volumes aside).
+    pub fn is_clean(&self) -> bool {
+        self.leaks.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Leak {
+    /// A sweep kind (`load-balancer`, …) or the Tagging API's
+    /// `service:type` for other resources (`ec2:vpc`, …).
+    pub kind: String,
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Lists what is still there of `spec`'s cluster.
+pub async fn verify(
+    aws: &Aws,
+    spec: &ClusterSpec,
+    opts: &Options,
+) -> Result<LeakReport, TeardownError> {
+    let api = Api::new(aws);
+    let cluster = spec.name.as_str();
+    let (inv, tagged) = futures::try_join!(
+        inventory::collect(&api, spec, opts),
+        tagged_resources(&api, cluster)
+    )?;
+    let kept: BTreeSet<&str> = inv.kept.iter().map(|i| i.id.as_str()).collect();
+    let mut leaks: BTreeMap<String, Leak> = inv
+        .items
+        .iter()
+        .map(|item| {
+            (
+                item.id.clone(),
+                Leak {
+                    kind: item.kind.as_str().to_string(),
+                    id: item.id.clone(),
+                    arn: None,
+                    name: item.name.clone(),
+                },
+            )
+        })
+        .collect();
+    let mut unconfirmed: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
+    for arn in &tagged {
+        let Some((kind, id)) = parse_arn(arn) else {
+            continue;
+        };
+        if kept.contains(id.as_str()) || leaks.contains_key(&id) {
+            continue;
+        }
+        match kind.as_str() {
+            "ec2:instance"
+            | "ec2:volume"
+            | "ec2:network-interface"
+            | "ec2:security-group"
+            | "elasticloadbalancing:loadbalancer"
+            | "elasticloadbalancing:targetgroup" => {
+                unconfirmed
+                    .entry(confirm_kind(&kind))
+                    .or_default()
+                    .push((id, arn.clone()));
+            }
+            _ => {
+                leaks.insert(
+                    id.clone(),
+                    Leak {
+                        kind,
+                        id,
+                        arn: Some(arn.clone()),
+                        name: None,
+                    },
+                );
+            }
+        }
+    }
+    for (kind, candidates) in unconfirmed {
+        let ids: Vec<String> = candidates.iter().map(|(id, _)| id.clone()).collect();
+        let alive = exists(&api, kind, &ids).await?;
+        for (id, arn) in candidates {
+            if alive.contains(&id) {
+                leaks.insert(
+                    id.clone(),
+                    Leak {
+                        kind: kind.to_string(),
+                        id,
+                        arn: Some(arn),
+                        name: None,
+                    },
+                );
+            }
+        }
+    }
+    let calls = api.calls();
+    Ok(LeakReport {
+        cluster: cluster.to_string(),
+        region: api.region().to_string(),
+        leaks: leaks.into_values().collect(),
+        kept: inv.kept,
+        warnings: inv.warnings,
+        total_calls: calls.values().sum(),
+    })
+}
+
+fn confirm_kind(kind: &str) -> &'static str {
+    match kind {
+        "ec2:instance" => "ec2:instance",
+        "ec2:volume" => "ec2:volume",
+        "ec2:network-interface" => "ec2:network-interface",
+        "ec2:security-group" => "ec2:security-group",
+        _ => "elasticloadbalancing",
+    }
+}
+
+/// Every ARN the Tagging API holds for the cluster, one query per marker
+/// (a query's filters are ANDed, so they cannot be combined).
+async fn tagged_resources(api: &Api, cluster: &str) -> Result<BTreeSet<String>, TeardownError> {
+    let mut arns = BTreeSet::new();
+    for marker in markers::ANY {
+        let filter = TagFilter::builder()
+            .key(marker.key(cluster))
+            .values(marker.value(cluster))
+            .build();
+        let mut pages = api
+            .tagging
+            .get_resources()
+            .tag_filters(filter)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            api.hit("tagging:GetResources");
+            let page = page.map_err(|e| api.error("query the Tagging API", sdk_message(&e)))?;
+            for mapping in page.resource_tag_mapping_list() {
+                let tags = mapping.tags().iter().map(|t| (t.key(), t.value()));
+                if tags::tagged_for(cluster, tags, markers::ANY)
+                    && let Some(arn) = mapping.resource_arn()
+                {
+                    arns.insert(arn.to_string());
+                }
+            }
+        }
+    }
+    Ok(arns)
+}
+
+/// `(service:type, id)` of an ARN: `ec2:vpc` and `vpc-1` for
+/// `arn:aws:ec2:r:a:vpc/vpc-1`; load balancers and target groups keep
+/// their whole ARN as id, as the sweep does.
+fn parse_arn(arn: &str) -> Option<(String, String)> {
+    let mut parts = arn.splitn(6, ':');
+    let (_, _, service, _, _, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let (kind, id) = resource.split_once('/').unwrap_or(("", resource));
+    let id = if service == "elasticloadbalancing" {
+        arn.to_string()
+    } else {
+        id.to_string()
+    };
+    Some((format!("{service}:{kind}"), id))
+}
+
+/// Which of `ids` still exist (instances: not terminated).
+async fn exists(api: &Api, kind: &str, ids: &[String]) -> Result<BTreeSet<String>, TeardownError> {
+    let filter = |name: &str, chunk: &[String]| {
+        Filter::builder()
+            .name(name)
+            .set_values(Some(chunk.to_vec()))
+            .build()
+    };
+    let mut alive = BTreeSet::new();
+    for chunk in ids.chunks(100) {
+        let err = |e: String| api.error("confirm a tagged resource", e);
+        match kind {
+            "ec2:instance" => {
+                api.hit("ec2:DescribeInstances");
+                let out = api
+                    .ec2
+                    .describe_instances()
+                    .filters(filter("instance-id", chunk))
+                    .send()
+                    .await
+                    .map_err(|e| err(sdk_message(&e)))?;
+                for i in out.reservations().iter().flat_map(|r| r.instances()) {
+                    let terminated = i
+                        .state()
+                        .and_then(|s| s.name())
+                        .is_some_and(|n| n.as_str() == "terminated");
+                    if !terminated && let Some(id) = i.instance_id() {
+                        alive.insert(id.to_string());
+                    }
+                }
+            }
+            "ec2:volume" => {
+                api.hit("ec2:DescribeVolumes");
+                let out = api
+                    .ec2
+                    .describe_volumes()
+                    .filters(filter("volume-id", chunk))
+                    .send()
+                    .await
+                    .map_err(|e| err(sdk_message(&e)))?;
+                alive.extend(
+                    out.volumes()
+                        .iter()
+                        .filter_map(|v| v.volume_id())
+                        .map(str::to_string),
+                );
+            }
+            "ec2:network-interface" => {
+                api.hit("ec2:DescribeNetworkInterfaces");
+                let out = api
+                    .ec2
+                    .describe_network_interfaces()
+                    .filters(filter("network-interface-id", chunk))
+                    .send()
+                    .await
+                    .map_err(|e| err(sdk_message(&e)))?;
+                alive.extend(
+                    out.network_interfaces()
+                        .iter()
+                        .filter_map(|n| n.network_interface_id())
+                        .map(str::to_string),
+                );
+            }
+            "ec2:security-group" => {
+                api.hit("ec2:DescribeSecurityGroups");
+                let out = api
+                    .ec2
+                    .describe_security_groups()
+                    .filters(filter("group-id", chunk))
+                    .send()
+                    .await
+                    .map_err(|e| err(sdk_message(&e)))?;
+                alive.extend(
+                    out.security_groups()
+                        .iter()
+                        .filter(|g| g.group_name() != Some("default"))
+                        .filter_map(|g| g.group_id())
+                        .map(str::to_string),
+                );
+            }
+            _ => {
+                for arn in chunk {
+                    if elb_exists(api, arn).await.map_err(err)? {
+                        alive.insert(arn.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(alive)
+}
+
+async fn elb_exists(api: &Api, arn: &str) -> Result<bool, String> {
+    let result = if arn.contains(":targetgroup/") {
+        api.hit("elbv2:DescribeTargetGroups");
+        api.elbv2
+            .describe_target_groups()
+            .target_group_arns(arn)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| (code(&e).map(str::to_string), sdk_message(&e)))
+    } else {
+        api.hit("elbv2:DescribeLoadBalancers");
+        api.elbv2
+            .describe_load_balancers()
+            .load_balancer_arns(arn)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| (code(&e).map(str::to_string), sdk_message(&e)))
+    };
+    match result {
+        Ok(()) => Ok(true),
+        Err((Some(code), _)) if code.ends_with("NotFound") => Ok(false),
+        Err((_, message)) => Err(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_arn;
+
+    #[test]
+    fn arns() {
+        assert_eq!(
+            parse_arn("arn:aws:ec2:us-east-1:123456789012:vpc/vpc-1"),
+            Some(("ec2:vpc".into(), "vpc-1".into()))
+        );
+        let lb = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/k8s-x/abc";
+        assert_eq!(
+            parse_arn(lb),
+            Some(("elasticloadbalancing:loadbalancer".into(), lb.into()))
+        );
+        assert_eq!(parse_arn("not-an-arn"), None);
+    }
+}

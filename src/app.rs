@@ -59,6 +59,25 @@ pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
                 Ok(result?)
             })?;
         }
+        Command::Cluster(ClusterCommand::Down(args)) => {
+            let approval = approval(args.yes, args.plan, printer)?;
+            let kubeconfig = kubeconfig_path(args.kubeconfig.as_deref())?;
+            let request = request(args.cluster);
+            block_on(async {
+                let options = cluster::DownOptions {
+                    request,
+                    approval,
+                    plan_only: args.plan,
+                    keep_volumes: args.teardown.keep_volumes,
+                    kubeconfig,
+                    interrupt: Interrupt::ctrl_c(),
+                    deadline: args.teardown.wait,
+                };
+                let (summary, result) = cluster::down(options, printer).await;
+                printer.down_summary(&summary, result.is_ok());
+                Ok(result?)
+            })?;
+        }
         Command::Cluster(ClusterCommand::Preflight(args)) => {
             let spec = config::load(&request(args))?;
             block_on(async {
@@ -151,6 +170,41 @@ pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
             printer.janitor(&report);
             if !report.failures.is_empty() {
                 return Err(discovery::DiscoveryError::Incomplete(report.failures).into());
+            }
+            if args.yes {
+                let kubeconfig = kubeconfig_path(None)?;
+                let mut failed = Vec::new();
+                for stale in &report.stale {
+                    let request = Request {
+                        config: config.clone(),
+                        region: stale.region.clone(),
+                        name: Some(stale.cluster.clone()),
+                    };
+                    let result = block_on(async {
+                        let options = cluster::DownOptions {
+                            request,
+                            approval: cluster::Approval::Yes,
+                            plan_only: false,
+                            keep_volumes: args.teardown.keep_volumes,
+                            kubeconfig: kubeconfig.clone(),
+                            interrupt: Interrupt::ctrl_c(),
+                            deadline: args.teardown.wait,
+                        };
+                        let (summary, result) = cluster::down(options, printer).await;
+                        printer.down_summary(&summary, result.is_ok());
+                        Ok(result?)
+                    });
+                    if let Err(e) = result {
+                        if cluster_interrupted(&e) {
+                            return Err(e);
+                        }
+                        printer.warning(&format!("{} ({}): {e:#}", stale.cluster, stale.region));
+                        failed.push(format!("{} ({})", stale.cluster, stale.region));
+                    }
+                }
+                if !failed.is_empty() {
+                    anyhow::bail!("janitor could not remove: {}", failed.join(", "));
+                }
             }
         }
         Command::Addons(AddonsCommand::List) => {
@@ -262,6 +316,11 @@ fn check_region(region: &str) -> Result<(), ConfigError> {
     }
 }
 
+fn cluster_interrupted(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<cluster::ClusterError>()
+        .is_some_and(cluster::ClusterError::is_interrupt)
+}
+
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     let cluster = err.downcast_ref::<cluster::ClusterError>();
     if err.downcast_ref::<ConfigError>().is_some()
@@ -272,7 +331,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         || matches!(cluster, Some(cluster::ClusterError::Preflight(_)))
     {
         EXIT_PREFLIGHT
-    } else if cluster.is_some_and(cluster::ClusterError::is_interrupt) {
+    } else if cluster_interrupted(err) {
         EXIT_INTERRUPTED
     } else {
         EXIT_FAILURE

@@ -73,6 +73,8 @@ pub enum ClusterCommand {
     Render(RenderArgs),
     /// Build the cluster (or bring it back to its configuration) and prove it healthy
     Up(UpArgs),
+    /// Remove the cluster and everything its controllers created, and prove nothing is left
+    Down(DownArgs),
     /// Check the account before building: credentials, region, quotas, names, terraform
     Preflight(ClusterArgs),
     /// Add (or update) the cluster's entry in a kubeconfig
@@ -127,6 +129,39 @@ pub struct UpArgs {
 
     #[command(flatten)]
     pub argocd: ArgocdArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// Destroy without asking (required when not run from a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// List what destroy and the sweep would remove; remove nothing
+    #[arg(long)]
+    pub plan: bool,
+
+    #[command(flatten)]
+    pub teardown: TeardownArgs,
+
+    /// Kubeconfig to remove the cluster's context from [default: first path of KUBECONFIG, else ~/.kube/config]
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// How a teardown treats what the cluster's controllers created.
+#[derive(Debug, Args)]
+pub struct TeardownArgs {
+    /// Keep the EBS volumes of the cluster's persistent volume claims
+    #[arg(long)]
+    pub keep_volumes: bool,
+
+    /// Upper bound for each wait of the drain and of the sweep (e.g. 10m)
+    #[arg(long, value_name = "AGE", default_value = "10m", value_parser = crate::teardown::parse_age)]
+    pub wait: Duration,
 }
 
 /// The phases of `up` it can stop after.
@@ -217,6 +252,13 @@ pub struct JanitorArgs {
     /// Region to look in (repeat for more) [default: every region enabled for the account]
     #[arg(long = "region", value_name = "REGION")]
     pub regions: Vec<String>,
+
+    /// Remove what was found, each cluster through the same path as `cluster down`
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub teardown: TeardownArgs,
 }
 
 #[derive(Debug, Subcommand)]

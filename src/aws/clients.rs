@@ -164,6 +164,10 @@ impl Aws {
         aws_sdk_route53::Client::new(&self.config)
     }
 
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        aws_sdk_kms::Client::new(&self.config)
+    }
+
     pub fn tagging(&self) -> aws_sdk_resourcegroupstagging::Client {
         aws_sdk_resourcegroupstagging::Client::new(&self.config)
     }

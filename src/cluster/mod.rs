@@ -4,12 +4,14 @@
 //! `ui`).
 
 mod connect;
+mod down;
 pub mod journal;
 pub mod lock;
 mod pipeline;
 mod up;
 
 pub use connect::eks_client;
+pub use down::{DownOptions, DownPlan, DownSummary, down};
 pub use pipeline::{Outcome, PhaseReport};
 pub use up::{UpOptions, UpSummary, up};
 
@@ -67,6 +69,14 @@ pub enum ClusterError {
     Addons(#[from] InstallError),
     #[error("not healthy:\n  {}", .0.join("\n  "))]
     Unhealthy(Vec<String>),
+    #[error(transparent)]
+    Teardown(#[from] crate::teardown::TeardownError),
+    #[error(transparent)]
+    Drain(crate::teardown::DrainError),
+    #[error("AWS: {0}")]
+    Aws(String),
+    #[error("resources of the cluster survived the teardown:\n  {}", .0.join("\n  "))]
+    Leaks(Vec<String>),
     #[error("stopped: the changes were not approved")]
     Declined,
     #[error("interrupted during {phase}")]

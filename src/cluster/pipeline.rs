@@ -81,6 +81,11 @@ impl<'a> Pipeline<'a> {
         self.resume
     }
 
+    /// Forgets another command's section (a finished `down` clears `up`).
+    pub fn forget(&mut self, section: Section) -> Result<(), ClusterError> {
+        Ok(self.journal.clear(section)?)
+    }
+
     /// Records a phase that ran before the journal could be opened.
     pub fn record(&mut self, phase: &'static str, started: Instant) -> Result<(), ClusterError> {
         self.journal.start(self.section, phase, "")?;

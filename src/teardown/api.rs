@@ -14,6 +14,7 @@ pub(crate) struct Api {
     pub route53: aws_sdk_route53::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub eks: aws_sdk_eks::Client,
+    pub kms: aws_sdk_kms::Client,
     region: String,
     calls: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -26,6 +27,7 @@ impl Api {
             route53: aws.route53(),
             tagging: aws.tagging(),
             eks: aws.eks(),
+            kms: aws.kms(),
             region: aws.region().to_string(),
             calls: Mutex::default(),
         }

@@ -97,6 +97,8 @@ pub async fn verify(
             | "ec2:volume"
             | "ec2:network-interface"
             | "ec2:security-group"
+            | "ec2:natgateway"
+            | "kms:key"
             | "elasticloadbalancing:loadbalancer"
             | "elasticloadbalancing:targetgroup" => {
                 unconfirmed
@@ -151,6 +153,8 @@ fn confirm_kind(kind: &str) -> &'static str {
         "ec2:volume" => "ec2:volume",
         "ec2:network-interface" => "ec2:network-interface",
         "ec2:security-group" => "ec2:security-group",
+        "ec2:natgateway" => "ec2:natgateway",
+        "kms:key" => "kms:key",
         _ => "elasticloadbalancing",
     }
 }
@@ -236,6 +240,52 @@ async fn exists(api: &Api, kind: &str, ids: &[String]) -> Result<BTreeSet<String
                         .is_some_and(|n| n.as_str() == "terminated");
                     if !terminated && let Some(id) = i.instance_id() {
                         alive.insert(id.to_string());
+                    }
+                }
+            }
+            // Deleted NAT gateways stay visible for about an hour.
+            "ec2:natgateway" => {
+                api.hit("ec2:DescribeNatGateways");
+                let out = api
+                    .ec2
+                    .describe_nat_gateways()
+                    .filter(filter("nat-gateway-id", chunk))
+                    .send()
+                    .await
+                    .map_err(|e| err(sdk_message(&e)))?;
+                for gateway in out.nat_gateways() {
+                    let gone = gateway
+                        .state()
+                        .is_some_and(|s| matches!(s.as_str(), "deleting" | "deleted" | "failed"));
+                    if !gone && let Some(id) = gateway.nat_gateway_id() {
+                        alive.insert(id.to_string());
+                    }
+                }
+            }
+            // AWS keeps a deleted KMS key, tags and all, through its
+            // mandatory waiting period; scheduled for deletion is gone.
+            "kms:key" => {
+                for id in chunk {
+                    api.hit("kms:DescribeKey");
+                    match api.kms.describe_key().key_id(id).send().await {
+                        Ok(out) => {
+                            let pending = out
+                                .key_metadata()
+                                .and_then(|m| m.key_state())
+                                .is_some_and(|s| {
+                                    matches!(
+                                        s.as_str(),
+                                        "PendingDeletion" | "PendingReplicaDeletion"
+                                    )
+                                });
+                            if !pending {
+                                alive.insert(id.clone());
+                            }
+                        }
+                        Err(e)
+                            if e.as_service_error()
+                                .is_some_and(|s| s.is_not_found_exception()) => {}
+                        Err(e) => return Err(err(sdk_message(&e))),
                     }
                 }
             }

@@ -245,6 +245,33 @@ impl Runner {
         })
     }
 
+    /// The ids and ARNs of every resource in the state (`terraform show
+    /// -json`): what `terraform destroy` will remove, by cloud identity.
+    pub async fn state_ids(
+        &self,
+        reporter: &dyn Reporter,
+    ) -> Result<std::collections::BTreeSet<String>, RunError> {
+        let args = ["show", "-no-color", "-json"].map(String::from).to_vec();
+        let finished = self.run("show", args, reporter).await?;
+        let state: Value =
+            serde_json::from_str(&finished.stdout).map_err(|e| RunError::Output {
+                reason: e.to_string(),
+            })?;
+        let mut ids = std::collections::BTreeSet::new();
+        let mut modules = vec![&state["values"]["root_module"]];
+        while let Some(module) = modules.pop() {
+            for resource in module["resources"].as_array().into_iter().flatten() {
+                for key in ["id", "arn"] {
+                    if let Some(id) = resource["values"][key].as_str().filter(|id| !id.is_empty()) {
+                        ids.insert(id.to_string());
+                    }
+                }
+            }
+            modules.extend(module["child_modules"].as_array().into_iter().flatten());
+        }
+        Ok(ids)
+    }
+
     /// The value Terraform will see for `key`.
     fn var(&self, key: &str) -> Option<String> {
         self.env

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{Printer, duration};
 use crate::cli::OutputFormat;
-use crate::cluster::{Outcome, PhaseReport, Prompt, UpSummary};
+use crate::cluster::{DownSummary, Outcome, PhaseReport, Prompt, UpSummary};
 
 impl Prompt for Printer {
     fn confirm(&self, question: &str) -> bool {
@@ -57,6 +57,52 @@ impl Printer {
                 self.phase_table(&s.phases);
             }
         }
+    }
+
+    pub fn down_summary(&self, s: &DownSummary, ok: bool) {
+        self.finish_progress();
+        if self.format == OutputFormat::Json {
+            self.json(json!({ "event": "summary", "command": "down", "ok": ok, "summary": s }));
+            return;
+        }
+        if let Some(plan) = &s.plan {
+            if plan.terraform.is_empty() {
+                self.line("terraform destroy would remove nothing (no state, or an empty one).");
+            } else {
+                self.line(&format!(
+                    "terraform destroy would remove {} resource(s):",
+                    plan.terraform.len()
+                ));
+                for address in &plan.terraform {
+                    self.line(&format!("  {address}"));
+                }
+            }
+            self.inventory(&plan.sweep);
+            return;
+        }
+        if let Some(drain) = &s.drain {
+            self.drain_report(drain);
+        }
+        if let Some(destroyed) = &s.destroyed {
+            self.line(&format!(
+                "terraform destroy removed {} resource(s)",
+                destroyed.destroy
+            ));
+        }
+        if let Some(sweep) = &s.sweep {
+            self.sweep_report(sweep);
+        }
+        if let Some(leaks) = &s.leaks {
+            self.leak_report(leaks);
+        }
+        let verdict = if ok { "removed" } else { "stopped" };
+        self.line(&format!(
+            "{} ({}): {verdict} in {}",
+            s.cluster,
+            s.region,
+            seconds(s.seconds)
+        ));
+        self.phase_table(&s.phases);
     }
 
     fn phase_table(&self, phases: &[PhaseReport]) {

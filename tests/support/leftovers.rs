@@ -435,6 +435,19 @@ impl Seeder {
     }
 
     /// Which of `seeded` still exist (instances: not terminated).
+    /// The ARNs of every load balancer in the account's region.
+    pub async fn surviving_load_balancers(&self) -> Vec<String> {
+        self.elbv2
+            .describe_load_balancers()
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()
+            .iter()
+            .filter_map(|lb| lb.load_balancer_arn().map(str::to_string))
+            .collect()
+    }
+
     pub async fn surviving(&self, seeded: &Seeded) -> Seeded {
         let mut out = Seeded::default();
         for id in &seeded.instances {

@@ -1,6 +1,6 @@
-//! `terrace cluster up` end to end, as a CI job runs it: the real binary,
-//! real Terraform and provider against moto (with the EKS shim), and the fake
-//! terraform for an interrupted apply.
+//! `terrace cluster up` and `down` end to end, as a CI job runs them: the
+//! real binary, real Terraform and provider against moto (with the EKS shim),
+//! and the fake terraform for an interrupted apply.
 
 mod support;
 
@@ -142,7 +142,7 @@ async fn state_object_exists(account: &Account) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn up_builds_to_the_addon_boundary_reruns_without_changes_and_resumes_at_addons() {
+async fn up_to_the_addon_boundary_rerun_resume_then_down_leaves_nothing() {
     terrace::tls::install_crypto_provider();
     let machine = Machine::new(support::moto::account_with_eks_shim().await);
     let up = [
@@ -234,6 +234,74 @@ async fn up_builds_to_the_addon_boundary_reruns_without_changes_and_resumes_at_a
         "no terraform plan or apply on resume (outputs are only read)"
     );
     assert_eq!(outcome(&summary, "addons"), "failed");
+
+    // down --plan: what destroy and the sweep would remove, removing nothing.
+    let seeder = support::leftovers::Seeder::new(&machine.account, REGION).await;
+    let ours = seeder
+        .load_balancer("k8s-ours", &[("elbv2.k8s.aws/cluster", CLUSTER)])
+        .await;
+    let theirs = seeder
+        .load_balancer("k8s-theirs", &[("elbv2.k8s.aws/cluster", "other")])
+        .await;
+    let down = ["--output", "json", "cluster", "down", "--region", REGION];
+    let plan = machine.run(&[&down[..], &["--plan"]].concat());
+    assert_eq!(plan.status.code(), Some(0), "{}", show(&plan));
+    let (_, summary) = parse(&plan);
+    let planned = &summary["summary"]["plan"];
+    assert!(
+        planned["terraform"].as_array().unwrap().len() > 50,
+        "{planned}"
+    );
+    let sweep_ids: Vec<&str> = planned["sweep"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sweep_ids,
+        [ours.as_str()],
+        "the sweep would take exactly the controller's leftover"
+    );
+    assert!(
+        state_object_exists(&machine.account).await,
+        "--plan deletes nothing"
+    );
+
+    // down: the API does not answer, so the drain is skipped with a warning;
+    // destroy, sweep and verify leave nothing of the cluster.
+    let gone = machine.run(&[&down[..], &["--yes"]].concat());
+    assert_eq!(gone.status.code(), Some(0), "{}", show(&gone));
+    let (_, summary) = parse(&gone);
+    let s = &summary["summary"];
+    assert!(
+        s["warnings"].to_string().contains("skipping the drain"),
+        "{s}"
+    );
+    assert!(s["destroyed"]["remove"].as_u64().unwrap() > 50, "{s}");
+    let deleted: Vec<&str> = s["sweep"]["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(deleted, sweep_ids, "down deletes what --plan listed");
+    assert_eq!(s["leaks"]["leaks"].as_array().unwrap().len(), 0, "{s}");
+    let remaining = seeder.surviving_load_balancers().await;
+    assert_eq!(
+        remaining,
+        [theirs],
+        "another cluster's load balancer is untouched"
+    );
+    let kubeconfig = std::fs::read_to_string(machine.dir.path().join(".kube/config")).unwrap();
+    assert!(
+        !kubeconfig.contains(CLUSTER),
+        "the context is removed: {kubeconfig}"
+    );
+
+    // Again, on nothing: still succeeds.
+    let again = machine.run(&[&down[..], &["--yes"]].concat());
+    assert_eq!(again.status.code(), Some(0), "{}", show(&again));
 }
 
 fn interrupt(child: &Child) {
@@ -319,6 +387,27 @@ async fn ctrl_c_during_apply_stops_terraform_cleanly_and_the_next_up_resumes() {
     );
     assert!(applied(&events));
     assert_eq!(machine.journal()["up"]["outputs"]["status"], "done");
+}
+
+#[tokio::test]
+async fn down_succeeds_on_a_cluster_that_was_never_created() {
+    terrace::tls::install_crypto_provider();
+    let machine = Machine::new(support::moto::account().await);
+    let output = machine.run(&[
+        "--output", "json", "cluster", "down", "--region", REGION, "--yes",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    let (_, summary) = parse(&output);
+    let warnings = summary["summary"]["warnings"].to_string();
+    assert!(warnings.contains("skipping the drain"), "{warnings}");
+    assert!(warnings.contains("no Terraform state"), "{warnings}");
+    assert_eq!(
+        summary["summary"]["leaks"]["leaks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 }
 
 #[test]

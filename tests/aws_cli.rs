@@ -17,7 +17,7 @@ use support::seed;
 /// Runs `terrace` as `account` in `region`, in an empty directory with its
 /// own HOME and no other AWS or kubeconfig settings.
 fn terrace(account: &Account, region: &str, home: &Path, args: &[&str]) -> Output {
-    Command::new(support::bin::terrace())
+    Command::new(env!("CARGO_BIN_EXE_terrace"))
         .args(args)
         .current_dir(home)
         .env_clear()
@@ -436,7 +436,7 @@ preferences: {colors: true}
     assert!(cluster["certificate-authority-data"].is_string());
     let exec = &doc["users"][1]["user"]["exec"];
     assert_eq!(exec["apiVersion"], "client.authentication.k8s.io/v1beta1");
-    assert_eq!(exec["command"], support::bin::terrace().to_str().unwrap());
+    assert_eq!(exec["command"], env!("CARGO_BIN_EXE_terrace"));
     assert_eq!(
         exec["args"],
         serde_json::json!([

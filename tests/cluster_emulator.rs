@@ -45,7 +45,7 @@ impl Machine {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(support::bin::terrace());
+        let mut command = Command::new(env!("CARGO_BIN_EXE_terrace"));
         command
             .args(args)
             .current_dir(self.dir.path())
@@ -413,7 +413,7 @@ async fn down_succeeds_on_a_cluster_that_was_never_created() {
 #[test]
 fn without_a_terminal_up_needs_yes() {
     let tmp = tempfile::tempdir().unwrap();
-    let output = Command::new(support::bin::terrace())
+    let output = Command::new(env!("CARGO_BIN_EXE_terrace"))
         .args(["cluster", "up", "--region", REGION])
         .current_dir(tmp.path())
         .stdin(Stdio::null())

@@ -135,7 +135,7 @@ async fn the_command_reports_and_exits_zero() {
     eks_cluster(&account, REGION, "tc-fresh", &terrace_tags("tc-fresh")).await;
     let home = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        Command::new(support::bin::terrace())
+        Command::new(env!("CARGO_BIN_EXE_terrace"))
             .args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

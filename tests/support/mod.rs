@@ -1,7 +1,6 @@
 //! Shared helpers for integration tests (each test file uses what it needs).
 #![allow(dead_code)]
 
-pub mod bin;
 pub mod fake_terraform;
 pub mod kube;
 pub mod leftovers;

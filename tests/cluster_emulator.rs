@@ -389,6 +389,86 @@ async fn ctrl_c_during_apply_stops_terraform_cleanly_and_the_next_up_resumes() {
     assert_eq!(machine.journal()["up"]["outputs"]["status"], "done");
 }
 
+fn with_fake_terraform(machine: Machine) -> Machine {
+    machine.with(
+        "TERRACE_TERRAFORM",
+        support::fake_terraform::path().to_str().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_terraform_failure_exits_1_in_its_own_words_and_the_journal_says_where() {
+    terrace::tls::install_crypto_provider();
+    for step in ["init", "plan", "apply"] {
+        let machine = with_fake_terraform(Machine::new(support::moto::account().await))
+            .with("FAKE_TF_FAIL", step)
+            .with(
+                "FAKE_TF_FAIL_DETAIL",
+                "Error: the provider says no, verbatim.",
+            );
+        let output = machine.run(&[
+            "--output", "json", "cluster", "up", "--region", REGION, "--yes",
+        ]);
+        assert_eq!(output.status.code(), Some(1), "{step}: {}", show(&output));
+        let (events, summary) = parse(&output);
+        let error = events
+            .iter()
+            .find(|e| e["event"] == "error")
+            .expect("an error event");
+        let text = error["problems"][0].as_str().unwrap();
+        assert!(
+            text.contains(&format!("terraform {step} failed")),
+            "{step}: {text}"
+        );
+        assert!(
+            text.contains("the provider says no, verbatim."),
+            "{step}: {text}"
+        );
+        assert_eq!(outcome(&summary, "terraform"), "failed");
+        let journal = machine.journal();
+        assert_eq!(journal["up"]["render"]["status"], "done", "{step}");
+        assert_eq!(journal["up"]["terraform"]["status"], "failed", "{step}");
+        assert!(journal["up"]["terraform"]["finished_ms"].is_u64(), "{step}");
+        assert!(
+            journal["up"].get("outputs").is_none(),
+            "{step}: nothing ran after the failure"
+        );
+    }
+}
+
+#[tokio::test]
+async fn dry_run_plans_and_changes_nothing() {
+    terrace::tls::install_crypto_provider();
+    let machine = with_fake_terraform(Machine::new(support::moto::account().await));
+    let output = machine.run(&[
+        "--output",
+        "json",
+        "cluster",
+        "up",
+        "--region",
+        REGION,
+        "--dry-run",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    let (events, summary) = parse(&output);
+    assert_eq!(summary["summary"]["dry_run"], true);
+    assert!(
+        !summary["summary"]["planned"].as_array().unwrap().is_empty(),
+        "{summary}"
+    );
+    assert!(!applied(&events));
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&machine.account.sdk_config(REGION).await)
+            .force_path_style(true)
+            .build(),
+    );
+    let buckets = s3.list_buckets().send().await.unwrap();
+    assert!(
+        buckets.buckets().is_empty(),
+        "a dry run creates no state bucket"
+    );
+}
+
 #[tokio::test]
 async fn down_succeeds_on_a_cluster_that_was_never_created() {
     terrace::tls::install_crypto_provider();

@@ -173,3 +173,88 @@ async fn the_command_reports_and_exits_zero() {
     assert_eq!(out.status.code(), Some(2), "a bad age is a usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--older-than"));
 }
+
+async fn tagged_volume(account: &Account, cluster: &str) -> String {
+    let ec2 = aws_sdk_ec2::Client::new(&account.sdk_config(REGION).await);
+    let tags = TagSpecification::builder()
+        .resource_type(ResourceType::Volume)
+        .tags(
+            Tag::builder()
+                .key("terrace.dev/managed-by")
+                .value("terrace")
+                .build(),
+        )
+        .tags(
+            Tag::builder()
+                .key("terrace.dev/cluster")
+                .value(cluster)
+                .build(),
+        )
+        .build();
+    ec2.create_volume()
+        .availability_zone(format!("{REGION}a"))
+        .size(1)
+        .tag_specifications(tags)
+        .send()
+        .await
+        .unwrap()
+        .volume_id
+        .unwrap()
+}
+
+#[tokio::test]
+async fn with_yes_it_removes_what_is_stale_through_the_down_path_and_leaves_the_rest() {
+    terrace::tls::install_crypto_provider();
+    let account = moto::account().await;
+    let stale = tagged_volume(&account, "nightly-old").await;
+    // moto stamps creation with its clock: the fresh orphan must be younger
+    // than the limit by a clear margin.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let fresh = tagged_volume(&account, "nightly-new").await;
+    let home = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_terrace"))
+        .args([
+            "--output",
+            "json",
+            "janitor",
+            "--older-than",
+            "3s",
+            "--region",
+            REGION,
+            "--yes",
+        ])
+        .current_dir(home.path())
+        .envs(account.env(REGION))
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("\"command\":\"down\""),
+        "the stale orphan went through down: {stdout}"
+    );
+    let ec2 = aws_sdk_ec2::Client::new(&account.sdk_config(REGION).await);
+    let left: Vec<String> = ec2
+        .describe_volumes()
+        .send()
+        .await
+        .unwrap()
+        .volumes()
+        .iter()
+        .filter_map(|v| v.volume_id().map(str::to_string))
+        .collect();
+    assert!(
+        !left.contains(&stale),
+        "the stale orphan's volume is gone: {left:?}"
+    );
+    assert!(
+        left.contains(&fresh),
+        "the fresh orphan's volume stays: {left:?}"
+    );
+}

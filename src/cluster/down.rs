@@ -9,12 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::journal::{Journal, Section};
-use super::lock::Lock;
-use super::pipeline::{OnInterrupt, PhaseReport, Pipeline};
-use super::{Approval, ClusterError, connect, work_dir};
+use super::journal::Section;
+use super::pipeline::{OnInterrupt, PhaseReport, Pipeline, Started, start};
+use super::{Approval, ClusterError, connect};
 use crate::aws::{Aws, kubeconfig, state};
-use crate::config::{self, ClusterSpec, Request};
+use crate::config::{ClusterSpec, Request};
 use crate::progress::{Event, Reporter};
 use crate::render::{self, Outputs};
 use crate::teardown::{
@@ -82,23 +81,22 @@ async fn run(
     reporter: &dyn Reporter,
     summary: &mut DownSummary,
 ) -> Result<(), ClusterError> {
-    let resolve_started = Instant::now();
-    let spec = config::load(&options.request)?;
-    summary.cluster = spec.name.clone();
-    summary.region = spec.region.clone();
-    let dir = std::path::absolute(work_dir(&spec.name))
-        .map_err(|e| ClusterError::Io("the work directory", e))?;
-    summary.dir = dir.clone();
-    let _lock = Lock::acquire(&dir, &spec.name, "down")?;
-    let journal = Journal::load(&dir)?;
-    let mut p = Pipeline::new(
-        journal,
+    let Started {
+        spec,
+        dir,
+        lock: _lock,
+        pipeline: mut p,
+    } = start(
+        &options.request,
         Section::Down,
+        "down",
         LAST_PHASE,
         reporter,
         options.interrupt.clone(),
-    );
-    p.record("resolve", resolve_started)?;
+    )?;
+    summary.cluster = spec.name.clone();
+    summary.region = spec.region.clone();
+    summary.dir = dir.clone();
     let result = phases(options, &spec, &dir, &mut p, reporter, summary).await;
     if result.is_ok() && !options.plan_only {
         // The cluster is gone: the next `up` builds from the beginning.

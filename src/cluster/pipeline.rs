@@ -7,8 +7,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::ClusterError;
+use std::path::PathBuf;
+
 use super::journal::{Journal, Section, Status};
+use super::lock::Lock;
+use super::{ClusterError, work_dir};
+use crate::config::{self, ClusterSpec, Request};
 use crate::progress::{Event, Reporter};
 use crate::terraform::Interrupt;
 
@@ -40,6 +44,48 @@ pub enum OnInterrupt {
     /// The phase handles the interrupt itself (Terraform must release its
     /// lock, so the runner passes SIGINT on and waits).
     Delegate,
+}
+
+/// What the `resolve` phase both commands begin with gives the rest.
+pub struct Started<'a> {
+    pub spec: ClusterSpec,
+    /// Absolute: Terraform runs in `dir/terraform` and must find its data
+    /// directory and plan file whatever the current directory is.
+    pub dir: PathBuf,
+    /// Held for the whole run.
+    pub lock: Lock,
+    pub pipeline: Pipeline<'a>,
+}
+
+/// Resolves the spec, takes the local lock for `command` and opens the
+/// journal; `last` is the phase that ends a finished run.
+pub fn start<'a>(
+    request: &Request,
+    section: Section,
+    command: &str,
+    last: &str,
+    reporter: &'a dyn Reporter,
+    interrupt: Interrupt,
+) -> Result<Started<'a>, ClusterError> {
+    let started = Instant::now();
+    let spec = config::load(request)?;
+    let dir = std::path::absolute(work_dir(&spec.name))
+        .map_err(|e| ClusterError::Io("the work directory", e))?;
+    let lock = Lock::acquire(&dir, &spec.name, command)?;
+    let mut pipeline = Pipeline::new(Journal::load(&dir)?, section, last, reporter, interrupt);
+    if pipeline.resuming() {
+        reporter.report(Event::info(
+            "resolve",
+            "resuming the interrupted run: finished phases with unchanged inputs are skipped",
+        ));
+    }
+    pipeline.record("resolve", started)?;
+    Ok(Started {
+        spec,
+        dir,
+        lock,
+        pipeline,
+    })
 }
 
 pub struct Pipeline<'a> {

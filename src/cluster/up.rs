@@ -8,14 +8,13 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::journal::{self, Journal, Section};
-use super::lock::Lock;
-use super::pipeline::{OnInterrupt, PhaseReport, Pipeline};
-use super::{Approval, ClusterError, connect, work_dir};
+use super::journal::{self, Section};
+use super::pipeline::{OnInterrupt, PhaseReport, Pipeline, Started, start};
+use super::{Approval, ClusterError, connect};
 use crate::addons::install::{self, InstallOptions};
 use crate::addons::{Catalog, health};
 use crate::aws::{Aws, preflight, state};
-use crate::config::{self, ClusterSpec, Request};
+use crate::config::{ClusterSpec, Request};
 use crate::k8s::Kube;
 use crate::progress::{Event, Reporter};
 use crate::render::{self, Outputs, RenderError, Tree};
@@ -76,33 +75,24 @@ async fn run(
     reporter: &dyn Reporter,
     summary: &mut UpSummary,
 ) -> Result<(), ClusterError> {
-    let resolve_started = Instant::now();
-    let spec = config::load(&options.request)?;
-    summary.cluster = spec.name.clone();
-    summary.region = spec.region.clone();
-    // Absolute: Terraform runs in dir/terraform and must find its data
-    // directory and plan file whatever the current directory is.
-    let dir = std::path::absolute(work_dir(&spec.name))
-        .map_err(|e| ClusterError::Io("the work directory", e))?;
-    summary.dir = dir.clone();
-    let _lock = Lock::acquire(&dir, &spec.name, "up")?;
-    let journal = Journal::load(&dir)?;
     let last = options.stop_after.unwrap_or(LAST_PHASE);
-    let mut p = Pipeline::new(
-        journal,
+    let Started {
+        spec,
+        dir,
+        lock: _lock,
+        pipeline: mut p,
+    } = start(
+        &options.request,
         Section::Up,
+        "up",
         last,
         reporter,
         options.interrupt.clone(),
-    );
+    )?;
+    summary.cluster = spec.name.clone();
+    summary.region = spec.region.clone();
+    summary.dir = dir.clone();
     summary.resumed = p.resuming();
-    if p.resuming() {
-        reporter.report(Event::info(
-            "resolve",
-            "resuming the interrupted run: finished phases with unchanged inputs are skipped",
-        ));
-    }
-    p.record("resolve", resolve_started)?;
     let result = phases(options, &spec, &dir, &mut p, reporter, summary).await;
     summary.phases = std::mem::take(&mut p.phases);
     result

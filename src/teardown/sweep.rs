@@ -70,6 +70,29 @@ enum Attempt {
     Failed(String),
 }
 
+impl Attempt {
+    /// A delete's answer: done (also when the resource was already gone,
+    /// `gone` codes), worth another try (`busy` codes), or failed.
+    fn of<T, E, R>(
+        result: Result<T, aws_sdk_sts::error::SdkError<E, R>>,
+        gone: impl Fn(&str) -> bool,
+        busy: &[&str],
+    ) -> Attempt
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        match result {
+            Ok(_) => Attempt::Done,
+            Err(e) => match code(&e) {
+                Some(c) if gone(c) => Attempt::Done,
+                Some(c) if busy.contains(&c) => Attempt::Retry(sdk_message(&e)),
+                _ => Attempt::Failed(sdk_message(&e)),
+            },
+        }
+    }
+}
+
 /// Lists the cluster's leftovers and deletes them.
 pub async fn sweep(
     aws: &Aws,
@@ -348,19 +371,14 @@ impl Sweeper<'_> {
 
     async fn delete_lb(&self, item: Item) -> Attempt {
         self.api.hit("elbv2:DeleteLoadBalancer");
-        match self
+        let result = self
             .api
             .elbv2
             .delete_load_balancer()
             .load_balancer_arn(&item.id)
             .send()
-            .await
-        {
-            Ok(_) => Attempt::Done,
-            Err(e) if code(&e) == Some("LoadBalancerNotFound") => Attempt::Done,
-            Err(e) if code(&e) == Some("ResourceInUse") => Attempt::Retry(sdk_message(&e)),
-            Err(e) => Attempt::Failed(sdk_message(&e)),
-        }
+            .await;
+        Attempt::of(result, |c| c == "LoadBalancerNotFound", &["ResourceInUse"])
     }
 
     /// Target groups stay "in use" until their load balancer is really gone.
@@ -401,59 +419,42 @@ impl Sweeper<'_> {
 
     async fn delete_tg(&self, item: Item) -> Attempt {
         self.api.hit("elbv2:DeleteTargetGroup");
-        match self
+        let result = self
             .api
             .elbv2
             .delete_target_group()
             .target_group_arn(&item.id)
             .send()
-            .await
-        {
-            Ok(_) => Attempt::Done,
-            Err(e) if code(&e) == Some("TargetGroupNotFound") => Attempt::Done,
-            Err(e) if code(&e) == Some("ResourceInUse") => Attempt::Retry(sdk_message(&e)),
-            Err(e) => Attempt::Failed(sdk_message(&e)),
-        }
+            .await;
+        Attempt::of(result, |c| c == "TargetGroupNotFound", &["ResourceInUse"])
     }
 
     async fn delete_lt(&self, item: Item) -> Attempt {
         self.api.hit("ec2:DeleteLaunchTemplate");
-        match self
+        let result = self
             .api
             .ec2
             .delete_launch_template()
             .launch_template_id(&item.id)
             .send()
-            .await
-        {
-            Ok(_) => Attempt::Done,
-            Err(e) if code(&e).is_some_and(|c| c.contains("NotFound")) => Attempt::Done,
-            Err(e) => Attempt::Failed(sdk_message(&e)),
-        }
+            .await;
+        Attempt::of(result, |c| c.contains("NotFound"), &[])
     }
 
     async fn delete_eni(&self, item: Item) -> Attempt {
         self.api.hit("ec2:DeleteNetworkInterface");
-        match self
+        let result = self
             .api
             .ec2
             .delete_network_interface()
             .network_interface_id(&item.id)
             .send()
-            .await
-        {
-            Ok(_) => Attempt::Done,
-            Err(e) if code(&e) == Some("InvalidNetworkInterfaceID.NotFound") => Attempt::Done,
-            Err(e)
-                if matches!(
-                    code(&e),
-                    Some("InvalidNetworkInterface.InUse" | "DependencyViolation")
-                ) =>
-            {
-                Attempt::Retry(sdk_message(&e))
-            }
-            Err(e) => Attempt::Failed(sdk_message(&e)),
-        }
+            .await;
+        Attempt::of(
+            result,
+            |c| c == "InvalidNetworkInterfaceID.NotFound",
+            &["InvalidNetworkInterface.InUse", "DependencyViolation"],
+        )
     }
 
     /// Revokes every rule that refers to one of the cluster's groups, in
@@ -520,36 +521,30 @@ impl Sweeper<'_> {
 
     async fn delete_sg(&self, item: Item) -> Attempt {
         self.api.hit("ec2:DeleteSecurityGroup");
-        match self
+        let result = self
             .api
             .ec2
             .delete_security_group()
             .group_id(&item.id)
             .send()
-            .await
-        {
-            Ok(_) => Attempt::Done,
-            Err(e) if code(&e) == Some("InvalidGroup.NotFound") => Attempt::Done,
-            Err(e) if code(&e) == Some("DependencyViolation") => Attempt::Retry(sdk_message(&e)),
-            Err(e) => Attempt::Failed(sdk_message(&e)),
-        }
+            .await;
+        Attempt::of(
+            result,
+            |c| c == "InvalidGroup.NotFound",
+            &["DependencyViolation"],
+        )
     }
 
     async fn delete_volume(&self, item: Item) -> Attempt {
         self.api.hit("ec2:DeleteVolume");
-        match self
+        let result = self
             .api
             .ec2
             .delete_volume()
             .volume_id(&item.id)
             .send()
-            .await
-        {
-            Ok(_) => Attempt::Done,
-            Err(e) if code(&e) == Some("InvalidVolume.NotFound") => Attempt::Done,
-            Err(e) if code(&e) == Some("VolumeInUse") => Attempt::Retry(sdk_message(&e)),
-            Err(e) => Attempt::Failed(sdk_message(&e)),
-        }
+            .await;
+        Attempt::of(result, |c| c == "InvalidVolume.NotFound", &["VolumeInUse"])
     }
 
     /// One change batch per zone (split only past Route53's limits, never

@@ -127,6 +127,41 @@ fn show(output: &Output) -> String {
     )
 }
 
+/// The cluster VPC's `default` group has no rule left.
+async fn assert_default_security_group_closed(account: &Account) {
+    use aws_sdk_ec2::types::Filter;
+    let ec2 = aws_sdk_ec2::Client::new(&account.sdk_config(REGION).await);
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(
+            Filter::builder()
+                .name("tag:terrace.dev/cluster")
+                .values(CLUSTER)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let vpc = vpcs.vpcs()[0].vpc_id().unwrap();
+    let groups = ec2
+        .describe_security_groups()
+        .filters(Filter::builder().name("vpc-id").values(vpc).build())
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .values("default")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let group = &groups.security_groups()[0];
+    assert!(
+        group.ip_permissions().is_empty() && group.ip_permissions_egress().is_empty(),
+        "{group:?}"
+    );
+}
+
 async fn state_object_exists(account: &Account) -> bool {
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&account.sdk_config(REGION).await)
@@ -185,6 +220,7 @@ async fn up_to_the_addon_boundary_rerun_resume_then_down_leaves_nothing() {
         kubeconfig.contains(CLUSTER) && kubeconfig.contains("token"),
         "{kubeconfig}"
     );
+    assert_default_security_group_closed(&machine.account).await;
     eprintln!("first up: {:.0}s", started.elapsed().as_secs_f64());
 
     // The same run again: plan finds nothing, nothing is applied.

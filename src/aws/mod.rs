@@ -1,6 +1,7 @@
 //! Everything Terrace does directly with the AWS SDK, except teardown:
 //! building clients for a region, preflight checks, the regional state
-//! bucket, EKS bearer tokens, kubeconfig entries and cluster discovery.
+//! bucket, EKS bearer tokens, kubeconfig entries, cluster discovery and
+//! closing the VPC's default security group.
 //!
 //! Modules here return data and typed errors; they never print, and no
 //! credential or token value ever reaches an error message or an event.
@@ -11,6 +12,7 @@ pub mod kubeconfig;
 pub mod preflight;
 pub mod state;
 pub mod token;
+pub mod vpc;
 
 pub use clients::{Aws, ClientError};
 

@@ -57,6 +57,8 @@ pub enum ClusterError {
     MissingOutput(String),
     #[error(transparent)]
     Kubeconfig(#[from] KubeconfigError),
+    #[error(transparent)]
+    Vpc(#[from] crate::aws::vpc::VpcError),
     #[error("cluster {0}: the certificate authority EKS returned is not base64")]
     Ca(String),
     #[error(transparent)]

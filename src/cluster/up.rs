@@ -13,7 +13,7 @@ use super::pipeline::{OnInterrupt, PhaseReport, Pipeline, Started, start};
 use super::{Approval, ClusterError, connect};
 use crate::addons::install::{self, InstallOptions};
 use crate::addons::{Catalog, health};
-use crate::aws::{Aws, preflight, state};
+use crate::aws::{Aws, preflight, state, vpc};
 use crate::config::{ClusterSpec, Request};
 use crate::k8s::Kube;
 use crate::progress::{Event, Reporter};
@@ -258,6 +258,13 @@ async fn phases(
             let outputs = Outputs {
                 vpc_id: value("vpc_id")?,
             };
+            let revoked = vpc::close_default_security_group(&aws, &outputs.vpc_id).await?;
+            if revoked > 0 {
+                reporter.report(Event::info(
+                    "outputs",
+                    format!("closed the default security group of {}", outputs.vpc_id),
+                ));
+            }
             let tree = render::render(spec, &outputs)?;
             tree.write_atomic(dir)?;
             Ok(tree)

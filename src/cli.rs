@@ -63,7 +63,7 @@ pub enum Command {
     State(StateCommand),
     /// Print an EKS bearer token as a kubectl ExecCredential (used by kubeconfig entries)
     Token(TokenArgs),
-    /// Report Terrace clusters and orphaned Terrace resources older than a limit
+    /// Find Terrace clusters and orphaned resources older than a limit (and with --yes, remove them)
     Janitor(JanitorArgs),
 }
 

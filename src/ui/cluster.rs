@@ -38,10 +38,14 @@ impl Printer {
                     ),
                     (true, false, true) => "up to date: no changes".to_string(),
                     (true, false, false) => format!(
-                        "ready: terraform added {}, changed {}, destroyed {}",
+                        "done: terraform added {}, changed {}, destroyed {}",
                         s.changes.add, s.changes.change, s.changes.destroy
                     ),
                     (false, ..) => "stopped".to_string(),
+                };
+                let verdict = match s.stopped_after {
+                    Some(phase) if ok => format!("stopped after {phase}, as asked; {verdict}"),
+                    _ => verdict,
                 };
                 if s.dry_run && self.verbosity >= 0 {
                     for planned in &s.planned {

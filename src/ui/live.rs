@@ -63,14 +63,17 @@ impl Live {
         }));
     }
 
-    /// Prints a finished line above the status line, then updates it.
+    /// Prints a finished line above the status line, then updates it. A
+    /// progress tick ("Still creating...") only updates the status line.
     fn event(&self, line: &str, event: &Event) {
         self.ensure_ticker();
         let Ok(mut s) = self.status.lock() else {
             return;
         };
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[2K{line}\n");
+        let tick = event.fields.get("status").and_then(|v| v.as_str()) == Some("progress");
+        if !tick {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K{line}\n");
+        }
         if s.phase != event.phase {
             s.phase = event.phase.clone();
             s.phase_started = Some(Instant::now());

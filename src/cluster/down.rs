@@ -91,6 +91,7 @@ async fn run(
         Section::Down,
         "down",
         LAST_PHASE,
+        options.plan_only,
         reporter,
         options.interrupt.clone(),
     )?;

@@ -60,6 +60,9 @@ pub struct Journal {
     pub down: BTreeMap<String, Record>,
     #[serde(skip)]
     path: PathBuf,
+    /// A dry run reads the journal but must not change it.
+    #[serde(skip)]
+    read_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +158,15 @@ impl Journal {
         self.save()
     }
 
+    /// From now on, changes stay in memory.
+    pub fn read_only(&mut self) {
+        self.read_only = true;
+    }
+
     fn save(&self) -> Result<(), JournalError> {
+        if self.read_only {
+            return Ok(());
+        }
         let io_err = |action| {
             let path = self.path.clone();
             move |source| JournalError::Io {

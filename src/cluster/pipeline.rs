@@ -58,12 +58,14 @@ pub struct Started<'a> {
 }
 
 /// Resolves the spec, takes the local lock for `command` and opens the
-/// journal; `last` is the phase that ends a finished run.
+/// journal (`dry`: only to read it); `last` is the phase that ends a
+/// finished run.
 pub fn start<'a>(
     request: &Request,
     section: Section,
     command: &str,
     last: &str,
+    dry: bool,
     reporter: &'a dyn Reporter,
     interrupt: Interrupt,
 ) -> Result<Started<'a>, ClusterError> {
@@ -72,7 +74,11 @@ pub fn start<'a>(
     let dir = std::path::absolute(work_dir(&spec.name))
         .map_err(|e| ClusterError::Io("the work directory", e))?;
     let lock = Lock::acquire(&dir, &spec.name, command)?;
-    let mut pipeline = Pipeline::new(Journal::load(&dir)?, section, last, reporter, interrupt);
+    let mut journal = Journal::load(&dir)?;
+    if dry {
+        journal.read_only();
+    }
+    let mut pipeline = Pipeline::new(journal, section, last, reporter, interrupt);
     if pipeline.resuming() {
         reporter.report(Event::info(
             "resolve",
@@ -125,6 +131,13 @@ impl<'a> Pipeline<'a> {
 
     pub fn resuming(&self) -> bool {
         self.resume
+    }
+
+    /// Whether the journal has `phase` done, whatever its inputs.
+    pub fn finished(&self, phase: &str) -> bool {
+        self.journal
+            .get(self.section, phase)
+            .is_some_and(|r| r.status == Status::Done)
     }
 
     /// Forgets another command's section (a finished `down` clears `up`).

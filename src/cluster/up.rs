@@ -47,6 +47,10 @@ pub struct UpSummary {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub planned: Vec<String>,
     pub resumed: bool,
+    /// A dry run's plan of the phases: each one's name and whether it would
+    /// run or be skipped (resuming an interrupted run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would: Vec<(&'static str, String)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_after: Option<&'static str>,
     pub phases: Vec<PhaseReport>,
@@ -86,6 +90,7 @@ async fn run(
         Section::Up,
         "up",
         last,
+        options.dry_run,
         reporter,
         options.interrupt.clone(),
     )?;
@@ -197,10 +202,7 @@ async fn phases(
         .await;
     }
 
-    let terraform_inputs = journal::hash(&[
-        &tree_hash(&tree, "terraform/").into_bytes(),
-        bucket.as_bytes(),
-    ]);
+    let terraform_inputs = terraform_inputs(&tree, &bucket);
     let applied = p
         .run(
             "terraform",
@@ -335,6 +337,27 @@ async fn dry_run(
     reporter: &dyn Reporter,
     summary: &mut UpSummary,
 ) -> Result<(), ClusterError> {
+    let skip = "skip: finished in the interrupted run with the same inputs".to_string();
+    let terraform = if p.would_skip("terraform", &terraform_inputs(tree, &backend.bucket)) {
+        skip.clone()
+    } else {
+        "run".to_string()
+    };
+    let addons = if p.resuming() && p.finished("addons") {
+        format!("{skip}, if Terraform's outputs are unchanged")
+    } else {
+        "run".to_string()
+    };
+    summary.would = vec![
+        ("preflight", "run".to_string()),
+        ("state", "run".to_string()),
+        ("render", "run".to_string()),
+        ("terraform", terraform),
+        ("outputs", "run".to_string()),
+        ("connect", "run".to_string()),
+        ("addons", addons),
+        ("verify", "run".to_string()),
+    ];
     let plan = p
         .run("terraform", None, OnInterrupt::Delegate, async {
             if bucket_exists {
@@ -371,6 +394,12 @@ async fn dry_run(
         .map(|r| format!("{}: {}", r.address, r.action))
         .collect();
     Ok(())
+}
+
+/// What the terraform phase's result depends on: the rendered stack and
+/// where its state lives.
+fn terraform_inputs(tree: &Tree, bucket: &str) -> String {
+    journal::hash(&[tree_hash(tree, "terraform/").as_bytes(), bucket.as_bytes()])
 }
 
 /// A hash of the tree's files under `prefix`.

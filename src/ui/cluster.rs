@@ -51,6 +51,10 @@ impl Printer {
                     for planned in &s.planned {
                         self.line(&format!("  {planned}"));
                     }
+                    self.line("A real run would:");
+                    for (phase, action) in &s.would {
+                        self.line(&format!("  {phase:<10} {action}"));
+                    }
                 }
                 self.line(&format!(
                     "{} ({}): {verdict} in {}",

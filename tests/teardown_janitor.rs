@@ -19,25 +19,28 @@ use terrace::teardown::janitor::{self, StaleKind};
 const REGION: &str = "us-east-1";
 const DAY: Duration = Duration::from_secs(86_400);
 
+/// Terrace's two tags for `cluster`, on a resource being created.
+fn terrace_tags_on(rt: ResourceType, cluster: &str) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(rt)
+        .tags(
+            Tag::builder()
+                .key("terrace.dev/managed-by")
+                .value("terrace")
+                .build(),
+        )
+        .tags(
+            Tag::builder()
+                .key("terrace.dev/cluster")
+                .value(cluster)
+                .build(),
+        )
+        .build()
+}
+
 async fn orphan(account: &Account, cluster: &str, with_volume: bool) {
     let ec2 = aws_sdk_ec2::Client::new(&account.sdk_config(REGION).await);
-    let spec = |rt: ResourceType| {
-        TagSpecification::builder()
-            .resource_type(rt)
-            .tags(
-                Tag::builder()
-                    .key("terrace.dev/managed-by")
-                    .value("terrace")
-                    .build(),
-            )
-            .tags(
-                Tag::builder()
-                    .key("terrace.dev/cluster")
-                    .value(cluster)
-                    .build(),
-            )
-            .build()
-    };
+    let spec = |rt: ResourceType| terrace_tags_on(rt, cluster);
     ec2.create_vpc()
         .cidr_block("10.50.0.0/16")
         .tag_specifications(spec(ResourceType::Vpc))
@@ -176,21 +179,7 @@ async fn the_command_reports_and_exits_zero() {
 
 async fn tagged_volume(account: &Account, cluster: &str) -> String {
     let ec2 = aws_sdk_ec2::Client::new(&account.sdk_config(REGION).await);
-    let tags = TagSpecification::builder()
-        .resource_type(ResourceType::Volume)
-        .tags(
-            Tag::builder()
-                .key("terrace.dev/managed-by")
-                .value("terrace")
-                .build(),
-        )
-        .tags(
-            Tag::builder()
-                .key("terrace.dev/cluster")
-                .value(cluster)
-                .build(),
-        )
-        .build();
+    let tags = terrace_tags_on(ResourceType::Volume, cluster);
     ec2.create_volume()
         .availability_zone(format!("{REGION}a"))
         .size(1)

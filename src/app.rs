@@ -13,6 +13,7 @@ use crate::addons::{Catalog, health};
 use crate::aws::{self, Aws, discovery, kubeconfig, preflight, state, token};
 use crate::cli::{
     AddonsCommand, ArgocdArgs, Cli, ClusterArgs, ClusterCommand, Command, StateCommand,
+    TeardownArgs,
 };
 use crate::cluster;
 use crate::config::{self, ConfigError, Location, Problem, Request};
@@ -62,21 +63,14 @@ pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Cluster(ClusterCommand::Down(args)) => {
             let approval = approval(args.yes, args.plan, printer)?;
             let kubeconfig = kubeconfig_path(args.kubeconfig.as_deref())?;
-            let request = request(args.cluster);
-            block_on(async {
-                let options = cluster::DownOptions {
-                    request,
-                    approval,
-                    plan_only: args.plan,
-                    keep_volumes: args.teardown.keep_volumes,
-                    kubeconfig,
-                    interrupt: Interrupt::ctrl_c(),
-                    deadline: args.teardown.wait,
-                };
-                let (summary, result) = cluster::down(options, printer).await;
-                printer.down_summary(&summary, result.is_ok());
-                Ok(result?)
-            })?;
+            down(
+                request(args.cluster),
+                approval,
+                args.plan,
+                &args.teardown,
+                kubeconfig,
+                printer,
+            )?;
         }
         Command::Cluster(ClusterCommand::Preflight(args)) => {
             let spec = config::load(&request(args))?;
@@ -180,20 +174,15 @@ pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
                         region: stale.region.clone(),
                         name: Some(stale.cluster.clone()),
                     };
-                    let result = block_on(async {
-                        let options = cluster::DownOptions {
-                            request,
-                            approval: cluster::Approval::Yes,
-                            plan_only: false,
-                            keep_volumes: args.teardown.keep_volumes,
-                            kubeconfig: kubeconfig.clone(),
-                            interrupt: Interrupt::ctrl_c(),
-                            deadline: args.teardown.wait,
-                        };
-                        let (summary, result) = cluster::down(options, printer).await;
-                        printer.down_summary(&summary, result.is_ok());
-                        Ok(result?)
-                    });
+                    let approval = cluster::Approval::Yes;
+                    let result = down(
+                        request,
+                        approval,
+                        false,
+                        &args.teardown,
+                        kubeconfig.clone(),
+                        printer,
+                    );
                     if let Err(e) = result {
                         if cluster_interrupted(&e) {
                             return Err(e);
@@ -253,6 +242,31 @@ pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `cluster down` of one cluster, printing its summary whatever happens.
+fn down(
+    request: Request,
+    approval: cluster::Approval<'_>,
+    plan_only: bool,
+    teardown: &TeardownArgs,
+    kubeconfig: PathBuf,
+    printer: &Printer,
+) -> Result<()> {
+    block_on(async {
+        let options = cluster::DownOptions {
+            request,
+            approval,
+            plan_only,
+            keep_volumes: teardown.keep_volumes,
+            kubeconfig,
+            interrupt: Interrupt::ctrl_c(),
+            deadline: teardown.wait,
+        };
+        let (summary, result) = cluster::down(options, printer).await;
+        printer.down_summary(&summary, result.is_ok());
+        Ok(result?)
+    })
 }
 
 /// Who approves changes: `--yes`, else a person at a terminal. Without

@@ -4,16 +4,15 @@
 
 mod support;
 
-use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
 use kube_fake_client::{ClientBuilder, interceptor};
 use serde_json::{Value, json};
+use support::kube::{Application, EC2NodeClass, NodeClaim, NodePool, TargetGroupBinding};
 use support::leftovers::{Seeder, spec};
 use support::moto;
 use terrace::aws::Aws;
@@ -22,62 +21,6 @@ use terrace::teardown::{DrainError, DrainOptions, drain};
 
 const REGION: &str = "us-east-1";
 const CLUSTER: &str = "tc-drain";
-
-macro_rules! custom_resource {
-    ($name:ident, $group:literal, $version:literal, $kind:literal, $plural:literal) => {
-        #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-        struct $name {
-            #[serde(default)]
-            metadata: ObjectMeta,
-        }
-        impl kube::Resource for $name {
-            type DynamicType = ();
-            type Scope = k8s_openapi::NamespaceResourceScope;
-            fn kind(_: &()) -> Cow<'_, str> {
-                $kind.into()
-            }
-            fn group(_: &()) -> Cow<'_, str> {
-                $group.into()
-            }
-            fn version(_: &()) -> Cow<'_, str> {
-                $version.into()
-            }
-            fn plural(_: &()) -> Cow<'_, str> {
-                $plural.into()
-            }
-            fn meta(&self) -> &ObjectMeta {
-                &self.metadata
-            }
-            fn meta_mut(&mut self) -> &mut ObjectMeta {
-                &mut self.metadata
-            }
-        }
-    };
-}
-
-custom_resource!(
-    Application,
-    "argoproj.io",
-    "v1alpha1",
-    "Application",
-    "applications"
-);
-custom_resource!(NodePool, "karpenter.sh", "v1", "NodePool", "nodepools");
-custom_resource!(NodeClaim, "karpenter.sh", "v1", "NodeClaim", "nodeclaims");
-custom_resource!(
-    EC2NodeClass,
-    "karpenter.k8s.aws",
-    "v1",
-    "EC2NodeClass",
-    "ec2nodeclasses"
-);
-custom_resource!(
-    TargetGroupBinding,
-    "elbv2.k8s.aws",
-    "v1beta1",
-    "TargetGroupBinding",
-    "targetgroupbindings"
-);
 
 fn objects() -> Vec<Value> {
     let meta = |name: &str, ns: Option<&str>| match ns {

@@ -35,6 +35,7 @@ macro_rules! custom_kind {
     ($ty:ident, $group:literal, $version:literal, $kind:literal, $plural:literal) => {
         #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
         pub struct $ty {
+            #[serde(default)]
             metadata: ObjectMeta,
         }
         impl kube::Resource for $ty {
@@ -83,6 +84,14 @@ custom_kind!(
     "v1",
     "ClusterSecretStore",
     "clustersecretstores"
+);
+custom_kind!(NodeClaim, "karpenter.sh", "v1", "NodeClaim", "nodeclaims");
+custom_kind!(
+    TargetGroupBinding,
+    "elbv2.k8s.aws",
+    "v1beta1",
+    "TargetGroupBinding",
+    "targetgroupbindings"
 );
 
 /// What a simulated Argo CD does with one Application.

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use kube_support::{AppOutcome, Behaviour, FakeCluster, default_stack, fast_options};
 use terrace::addons::Catalog;
-use terrace::k8s::Backoff;
 use terrace::progress::Discard;
+use terrace::wait::Backoff;
 
 const SCALE: u32 = 100;
 

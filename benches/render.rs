@@ -40,7 +40,11 @@ fn main() {
     let mut files = 0;
     for run in 0..runs {
         let start = Instant::now();
-        let specs = config::load_fleet(&config).expect("valid fleet");
+        let specs = config::load_fleet(
+            &config,
+            terrace::addons::Catalog::embedded().unwrap().schema(),
+        )
+        .expect("valid fleet");
         assert_eq!(specs.len(), CLUSTERS);
         files = 0;
         for spec in &specs {

@@ -160,7 +160,7 @@ pub struct TeardownArgs {
     pub keep_volumes: bool,
 
     /// Upper bound for each wait of the drain and of the sweep (e.g. 10m)
-    #[arg(long, value_name = "AGE", default_value = "10m", value_parser = crate::teardown::parse_age)]
+    #[arg(long, value_name = "AGE", default_value = "10m", value_parser = crate::duration::parse)]
     pub wait: Duration,
 }
 
@@ -246,7 +246,7 @@ pub struct TokenArgs {
 #[derive(Debug, Args)]
 pub struct JanitorArgs {
     /// Report what is older than this: a whole number and s, m, h, d or w (30m, 24h, 7d)
-    #[arg(long, value_name = "AGE", value_parser = crate::teardown::parse_age)]
+    #[arg(long, value_name = "AGE", value_parser = crate::duration::parse)]
     pub older_than: Duration,
 
     /// Region to look in (repeat for more) [default: every region enabled for the account]

@@ -8,15 +8,19 @@ use std::path::Path;
 use support::{moto, seed};
 use terrace::aws::Aws;
 use terrace::aws::preflight::{self, PreflightReport};
+use terrace::cluster::terraform_check;
 use terrace::config::{self, ClusterSpec, Nat, Request};
 use terrace::terraform::Terraform;
 
 fn spec(region: &str) -> ClusterSpec {
-    config::load(&Request {
-        config: None,
-        region: region.to_string(),
-        name: None,
-    })
+    config::load(
+        &Request {
+            config: None,
+            region: region.to_string(),
+            name: None,
+        },
+        terrace::addons::Catalog::embedded().unwrap().schema(),
+    )
     .unwrap()
 }
 
@@ -45,7 +49,7 @@ async fn a_clean_account_passes_every_check() {
     let account = moto::account().await;
     let spec = spec("us-east-1");
     let aws = Aws::from_config(account.sdk_config("us-east-1").await);
-    let report = preflight::run(&spec, &aws, &Terraform::find()).await;
+    let report = preflight::run(&spec, &aws, terraform_check(&Terraform::find())).await;
     assert!(report.passed, "{report:#?}");
     assert_eq!(report.account.as_deref(), Some(account.id.as_str()));
     let names: Vec<&str> = report.checks.iter().map(|c| c.name).collect();
@@ -67,7 +71,7 @@ async fn resources_terrace_already_owns_do_not_block_a_rerun() {
     seed::eks_cluster(&account, "eu-west-1", &spec.name, &tags).await;
     seed::iam_role(&account, &spec.names.cluster_role, &tags).await;
     let aws = Aws::from_config(account.sdk_config("eu-west-1").await);
-    let report = preflight::run(&spec, &aws, &Terraform::find()).await;
+    let report = preflight::run(&spec, &aws, terraform_check(&Terraform::find())).await;
     assert!(report.passed, "{report:#?}");
     assert!(
         check(&report, "cluster name")
@@ -104,7 +108,7 @@ async fn every_check_fails_for_its_own_reason() {
 
     let aws = Aws::from_config(account.sdk_config(region).await);
     let missing = Terraform::at(Path::new("/nonexistent/terraform"));
-    let report = preflight::run(&spec, &aws, &missing).await;
+    let report = preflight::run(&spec, &aws, terraform_check(&missing)).await;
 
     assert!(!report.passed);
     let failed: Vec<&str> = report
@@ -172,7 +176,7 @@ async fn unreachable_aws_fails_every_aws_check_and_still_runs_them_all() {
     let report = preflight::run(
         &spec("us-east-1"),
         &Aws::from_config(config),
-        &Terraform::find(),
+        terraform_check(&Terraform::find()),
     )
     .await;
     let failed: Vec<&str> = report

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::kube::{Behaviour, FakeCluster, resource};
-use terrace::k8s::{Backoff, K8sError, parse};
+use terrace::k8s::{K8sError, parse};
+use terrace::wait::Backoff;
 
 const NODEPOOL_AND_ITS_CRD: &str = r#"
 apiVersion: karpenter.sh/v1

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use support::kube::{Behaviour, FakeCluster};
 use terrace::addons::{Catalog, argocd, release};
-use terrace::k8s::Backoff;
+use terrace::wait::Backoff;
 
 fn vendored() -> Option<(PathBuf, Vec<u8>)> {
     let shared = std::env::var_os("TERRACE_SHARED")

@@ -30,10 +30,13 @@ fn fixture(name: &str) -> PathBuf {
 
 #[test]
 fn default_cluster() {
-    let spec = config::load(&Request {
-        region: "us-east-1".into(),
-        ..Request::default()
-    })
+    let spec = config::load(
+        &Request {
+            region: "us-east-1".into(),
+            ..Request::default()
+        },
+        terrace::addons::Catalog::embedded().unwrap().schema(),
+    )
     .unwrap();
     let tree = render::render(&spec, &Outputs::placeholders()).unwrap();
     insta::assert_snapshot!(dump(&tree));
@@ -46,7 +49,11 @@ fn customised_cluster() {
         region: "eu-west-1".into(),
         name: None,
     };
-    let spec = config::load(&request).unwrap();
+    let spec = config::load(
+        &request,
+        terrace::addons::Catalog::embedded().unwrap().schema(),
+    )
+    .unwrap();
     assert_eq!(spec.name, "acme-eu-west-1");
     let tree = render::render(&spec, &Outputs::placeholders()).unwrap();
     insta::assert_snapshot!(dump(&tree));
@@ -54,10 +61,13 @@ fn customised_cluster() {
 
 #[test]
 fn outputs_replace_placeholders() {
-    let spec = config::load(&Request {
-        region: "us-east-1".into(),
-        ..Request::default()
-    })
+    let spec = config::load(
+        &Request {
+            region: "us-east-1".into(),
+            ..Request::default()
+        },
+        terrace::addons::Catalog::embedded().unwrap().schema(),
+    )
     .unwrap();
     let offline = render::render(&spec, &Outputs::placeholders()).unwrap();
     let lbc = "manifests/aws-load-balancer-controller/application.yaml";

@@ -23,10 +23,13 @@ async fn real_terraform_applies_and_destroys_the_default_cluster_against_the_emu
     let account = support::moto::account_with_eks_shim().await;
     let sdk = account.sdk_config(REGION).await;
 
-    let spec = config::load(&Request {
-        region: REGION.into(),
-        ..Request::default()
-    })
+    let spec = config::load(
+        &Request {
+            region: REGION.into(),
+            ..Request::default()
+        },
+        terrace::addons::Catalog::embedded().unwrap().schema(),
+    )
     .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().join(&spec.name);

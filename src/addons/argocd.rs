@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::k8s::{Backoff, K8sError, Kube, Object, parse, until};
-use crate::render::{system_node_selector, system_tolerations};
+use crate::k8s::{K8sError, Kube, Object, parse, until};
+use crate::model::system::{system_node_selector, system_tolerations};
+use crate::wait::{Backoff, Poll};
 
 use super::health::rolled_out;
 
@@ -91,7 +92,7 @@ pub async fn rollout(
         until(&what, timeout, backoff, || async {
             let found = kube.get(&w.api_version, &w.kind, Some(ns), &w.name).await?;
             Ok(match found {
-                None => crate::k8s::Poll::Pending("not found".into()),
+                None => Poll::Pending("not found".into()),
                 Some(object) => {
                     rolled_out(&w.kind, &serde_json::to_value(object).unwrap_or_default())
                 }

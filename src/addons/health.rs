@@ -7,7 +7,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::k8s::{K8sError, Kube, Poll, condition};
+use crate::k8s::{K8sError, Kube, condition};
+use crate::wait::Poll;
 
 /// Where Argo CD and its Applications live.
 pub const ARGOCD_NAMESPACE: &str = "argocd";

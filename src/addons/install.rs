@@ -19,9 +19,10 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::config::ClusterSpec;
-use crate::k8s::{Backoff, K8sError, Kube, Object, Poll, parse, until};
+use crate::k8s::{K8sError, Kube, Object, parse, until};
 use crate::progress::{Event, Reporter};
-use crate::render::Tree;
+use crate::tree::Tree;
+use crate::wait::{Backoff, Poll};
 
 use super::health::{self, APPLICATION_API_VERSION, ARGOCD_NAMESPACE};
 use super::release::{self, Fetched, ManifestSource, ReleaseError};
@@ -60,7 +61,8 @@ pub struct InstallOptions {
     pub argocd_manifest: ManifestSource,
     /// `--argocd-sha256`: the hash to verify instead of the pinned one.
     pub argocd_sha256: Option<String>,
-    /// Where verified manifests are cached by hash; `None`: no cache.
+    /// Where verified manifests are cached by hash; `None` (the default):
+    /// no cache.
     pub cache_dir: Option<PathBuf>,
     pub timeouts: Timeouts,
     pub backoff: Backoff,
@@ -71,7 +73,7 @@ impl Default for InstallOptions {
         InstallOptions {
             argocd_manifest: ManifestSource::Pinned,
             argocd_sha256: None,
-            cache_dir: release::default_cache_dir(),
+            cache_dir: None,
             timeouts: Timeouts::default(),
             backoff: Backoff::default(),
         }

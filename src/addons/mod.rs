@@ -10,7 +10,6 @@ pub mod argocd;
 pub mod health;
 pub mod install;
 pub mod release;
-mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
@@ -18,7 +17,8 @@ use std::sync::OnceLock;
 use include_dir::{Dir, include_dir};
 use serde::{Deserialize, Serialize};
 
-pub use settings::{SettingDef, SettingType, is_dns_zone};
+use crate::config::{AddonSchema, ClusterSpec, SettingDef, SettingType};
+use crate::model::dns::is_dns_label;
 
 static ADDONS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/addons");
 
@@ -117,6 +117,7 @@ impl Addon {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     addons: Vec<Addon>,
+    schema: Vec<AddonSchema>,
 }
 
 impl Catalog {
@@ -131,7 +132,32 @@ impl Catalog {
         for folder in dir.dirs() {
             addons.push(load_addon(folder)?);
         }
-        order(addons).map(|addons| Catalog { addons })
+        let addons = order(addons)?;
+        let schema = addons
+            .iter()
+            .map(|a| AddonSchema {
+                name: a.name.clone(),
+                depends_on: a.depends_on.clone(),
+                identity: a.has_identity(),
+                settings: a.settings.clone(),
+            })
+            .collect();
+        Ok(Catalog { addons, schema })
+    }
+
+    /// What configuration checks a user's `addons:` against.
+    pub fn schema(&self) -> &[AddonSchema] {
+        &self.schema
+    }
+
+    /// The addons `spec` enables, in dependency order: what a healthy
+    /// cluster runs.
+    pub fn enabled(&self, spec: &ClusterSpec) -> Vec<&str> {
+        self.addons
+            .iter()
+            .filter(|a| spec.addon_enabled(&a.name))
+            .map(|a| a.name.as_str())
+            .collect()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Addon> {
@@ -171,7 +197,7 @@ fn load_addon(folder: &'static Dir<'static>) -> Result<Addon, CatalogError> {
     let de = serde_norway::Deserializer::from_str(yaml);
     let file: AddonFile = serde_path_to_error::deserialize(de)
         .map_err(|e| invalid(format!("{}: {}", e.path(), e.inner())))?;
-    if !crate::config::is_dns_label(&name) {
+    if !is_dns_label(&name) {
         return Err(invalid("folder name must be a lowercase DNS label".into()));
     }
     match (file.kind, &file.chart, &file.manifest) {

@@ -71,15 +71,6 @@ pub struct Fetched {
     pub cache_warning: Option<String>,
 }
 
-/// `$XDG_CACHE_HOME/terrace/manifests`, else `~/.cache/terrace/manifests`.
-pub fn default_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("terrace").join("manifests"))
-}
-
 /// Checks an expected hash given on the command line.
 pub fn parse_sha256(text: &str) -> Result<String, ReleaseError> {
     let lower = text.trim().to_ascii_lowercase();

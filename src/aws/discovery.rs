@@ -10,7 +10,8 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::token::rfc3339;
-use super::{Aws, owned_by_terrace, sdk_message};
+use super::{Aws, sdk_message};
+use crate::model::tags::owned_by_terrace;
 
 /// How many regions are queried at once: enough to list all ~30 regions in
 /// a few round trips, few enough to stay clear of API throttling.

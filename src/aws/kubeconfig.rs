@@ -26,6 +26,8 @@ use super::{Aws, sdk_message};
 pub enum KubeconfigError {
     #[error("no kubeconfig path: pass --kubeconfig, or set KUBECONFIG or HOME")]
     NoPath,
+    #[error("cannot tell the path of this executable, which the kubeconfig's exec plugin runs")]
+    NoExecutable,
     #[error("{}: cannot read: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -52,7 +54,8 @@ pub enum KubeconfigError {
     BadCa { cluster: String, reason: String },
 }
 
-/// What goes into the kubeconfig for one cluster.
+/// What EKS says about reaching one cluster: what goes into the
+/// kubeconfig besides the exec plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub cluster: String,
@@ -60,10 +63,38 @@ pub struct Entry {
     pub server: String,
     /// Base64 PEM, as EKS returns it.
     pub ca_data: String,
-    /// The binary kubectl runs for a token (this one).
+}
+
+/// The exec plugin kubectl runs for a token: this binary's `token`
+/// subcommand, with the environment it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exec {
     pub command: PathBuf,
-    /// Environment for the exec plugin (e.g. the `AWS_PROFILE` in use).
+    /// E.g. the `AWS_PROFILE` in use: kubectl runs the plugin with the
+    /// user's environment, so the entry keeps the profile it was made
+    /// with, as `aws eks update-kubeconfig` does.
     pub env: Vec<(String, String)>,
+}
+
+impl Exec {
+    /// This binary, keeping `aws_profile` when one is set.
+    pub fn new(command: PathBuf, aws_profile: Option<&str>) -> Exec {
+        Exec {
+            command,
+            env: aws_profile
+                .filter(|p| !p.is_empty())
+                .map(|p| ("AWS_PROFILE".to_string(), p.to_string()))
+                .into_iter()
+                .collect(),
+        }
+    }
+}
+
+/// Where a cluster's entry goes, and the exec plugin it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub path: PathBuf,
+    pub exec: Exec,
 }
 
 /// What [`write_entry`] did.
@@ -93,12 +124,7 @@ pub fn resolve_path(
 }
 
 /// Reads the endpoint and CA of `cluster` from EKS.
-pub async fn entry(
-    aws: &Aws,
-    cluster: &str,
-    command: &Path,
-    env: Vec<(String, String)>,
-) -> Result<(Entry, Vec<String>), KubeconfigError> {
+pub async fn entry(aws: &Aws, cluster: &str) -> Result<(Entry, Vec<String>), KubeconfigError> {
     let out = aws
         .eks()
         .describe_cluster()
@@ -149,8 +175,6 @@ pub async fn entry(
             region: aws.region().to_string(),
             server: server.to_string(),
             ca_data: ca_data.to_string(),
-            command: command.to_path_buf(),
-            env,
         },
         warnings,
     ))
@@ -180,14 +204,17 @@ pub fn ca_is_pem_certificate(cluster: &str, data: &str) -> Result<bool, Kubeconf
     }))
 }
 
-/// Merges `entry` into the kubeconfig at `path` and makes it the current
-/// context; creates the file if missing.
-pub fn write_entry(path: &Path, entry: &Entry) -> Result<Written, KubeconfigError> {
+/// Merges `entry`, with `plugin` for tokens, into the kubeconfig at `path`
+/// and makes it the current context; creates the file if missing.
+pub fn write_entry(path: &Path, entry: &Entry, plugin: &Exec) -> Result<Written, KubeconfigError> {
     let (before, mut doc) = read(path)?;
     let name = entry.cluster.as_str();
     let mut exec = Mapping::new();
     exec.insert("apiVersion".into(), EXEC_API_VERSION.into());
-    exec.insert("command".into(), entry.command.display().to_string().into());
+    exec.insert(
+        "command".into(),
+        plugin.command.display().to_string().into(),
+    );
     exec.insert(
         "args".into(),
         Value::Sequence(
@@ -197,11 +224,11 @@ pub fn write_entry(path: &Path, entry: &Entry) -> Result<Written, KubeconfigErro
                 .collect(),
         ),
     );
-    if !entry.env.is_empty() {
+    if !plugin.env.is_empty() {
         exec.insert(
             "env".into(),
             Value::Sequence(
-                entry
+                plugin
                     .env
                     .iter()
                     .map(|(k, v)| {
@@ -395,6 +422,17 @@ mod tests {
             PathBuf::from("/home/u/.kube/config")
         );
         assert!(resolve_path(None, None, None).is_err());
+    }
+
+    #[test]
+    fn the_plugin_keeps_a_profile_only_when_one_is_set() {
+        let exe = PathBuf::from("/bin/terrace");
+        assert_eq!(
+            Exec::new(exe.clone(), Some("dev")).env,
+            [("AWS_PROFILE".to_string(), "dev".to_string())]
+        );
+        assert!(Exec::new(exe.clone(), Some("")).env.is_empty());
+        assert!(Exec::new(exe, None).env.is_empty());
     }
 
     #[test]

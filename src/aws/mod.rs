@@ -19,24 +19,6 @@ pub use clients::{Aws, ClientError};
 // One `SdkError` type serves every service crate; the STS re-export names it.
 use aws_sdk_sts::error::SdkError;
 
-/// Tags that mark a resource as Terrace's (DESIGN.md section 1).
-pub const TAG_MANAGED_BY: &str = "terrace.dev/managed-by";
-pub const TAG_MANAGED_BY_VALUE: &str = "terrace";
-pub const TAG_CLUSTER: &str = "terrace.dev/cluster";
-
-/// Whether `tags` mark a resource as belonging to Terrace's cluster `name`.
-pub fn owned_by_terrace<'a>(
-    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
-    cluster: &str,
-) -> bool {
-    let (mut managed, mut ours) = (false, false);
-    for (k, v) in tags {
-        managed |= k == TAG_MANAGED_BY && v == TAG_MANAGED_BY_VALUE;
-        ours |= k == TAG_CLUSTER && v == cluster;
-    }
-    managed && ours
-}
-
 /// An SDK error as one line with its service code and message, e.g.
 /// `AccessDenied: User ... is not authorized`. The SDK's error context never
 /// contains credentials (they are redacted in its `Debug` output too).
@@ -130,14 +112,5 @@ mod tests {
         let text = transport_message(&nothing);
         assert!(text.starts_with("no AWS credentials found"), "{text}");
         assert!(!text.contains('\n'), "{text}");
-    }
-
-    #[test]
-    fn ownership_needs_both_tags() {
-        let both = [(TAG_MANAGED_BY, "terrace"), (TAG_CLUSTER, "c1")];
-        assert!(owned_by_terrace(both, "c1"));
-        assert!(!owned_by_terrace(both, "c2"));
-        assert!(!owned_by_terrace([(TAG_CLUSTER, "c1")], "c1"));
-        assert!(!owned_by_terrace([(TAG_MANAGED_BY, "terrace")], "c1"));
     }
 }

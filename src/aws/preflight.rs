@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::{Aws, TAG_CLUSTER, TAG_MANAGED_BY, owned_by_terrace, sdk_message};
+use super::{Aws, sdk_message};
 use crate::config::{ClusterSpec, Nat};
-use crate::terraform::{BinaryError, MIN_VERSION, Terraform};
+use crate::model::tags::{TAG_CLUSTER, TAG_MANAGED_BY, owned_by_terrace};
 
 /// AWS's default VPCs-per-region quota, assumed because the quota itself
 /// lives in Service Quotas, which Terrace does not call.
@@ -32,7 +32,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn pass(name: &'static str, detail: impl Into<String>) -> Check {
+    pub fn pass(name: &'static str, detail: impl Into<String>) -> Check {
         Check {
             name,
             passed: true,
@@ -41,7 +41,7 @@ impl Check {
         }
     }
 
-    fn fail(name: &'static str, detail: impl Into<String>, remedy: impl Into<String>) -> Check {
+    pub fn fail(name: &'static str, detail: impl Into<String>, remedy: impl Into<String>) -> Check {
         Check {
             name,
             passed: false,
@@ -87,14 +87,10 @@ pub struct Refused {
     pub count: usize,
 }
 
-/// Runs every check for `spec` concurrently. `terraform` is the outcome of
-/// looking for the binary ([`Terraform::find`]), passed in so callers and
-/// tests decide where it comes from.
-pub async fn run(
-    spec: &ClusterSpec,
-    aws: &Aws,
-    terraform: &Result<Terraform, BinaryError>,
-) -> PreflightReport {
+/// Runs every check for `spec` concurrently. `terraform` is the check of
+/// the local Terraform binary, made by the caller, which found it: this
+/// module only talks to AWS.
+pub async fn run(spec: &ClusterSpec, aws: &Aws, terraform: Check) -> PreflightReport {
     let ((identity, account), region, azs, cluster, roles, eips, vpcs) = futures::join!(
         identity(aws),
         region(aws, &spec.region),
@@ -104,16 +100,7 @@ pub async fn run(
         elastic_ips(aws, spec),
         vpcs(aws, &spec.name),
     );
-    let checks = vec![
-        identity,
-        region,
-        azs,
-        cluster,
-        roles,
-        eips,
-        vpcs,
-        terraform_check(terraform),
-    ];
+    let checks = vec![identity, region, azs, cluster, roles, eips, vpcs, terraform];
     PreflightReport {
         cluster: spec.name.clone(),
         region: spec.region.clone(),
@@ -441,23 +428,6 @@ async fn vpcs(aws: &Aws, cluster: &str) -> Check {
             detail,
             "delete an unused VPC in this region, or ask for a higher 'VPCs per Region' quota in Service Quotas",
         )
-    }
-}
-
-fn terraform_check(terraform: &Result<Terraform, BinaryError>) -> Check {
-    const NAME: &str = "terraform";
-    match terraform {
-        Ok(tf) => Check::pass(
-            NAME,
-            format!("version {} at {}", tf.version, tf.path.display()),
-        ),
-        Err(e) => Check::fail(
-            NAME,
-            e.to_string(),
-            format!(
-                "install Terraform >= {MIN_VERSION} (or OpenTofu) on PATH, or set TERRACE_TERRAFORM to its path"
-            ),
-        ),
     }
 }
 

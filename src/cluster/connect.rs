@@ -3,7 +3,6 @@
 //! them and renewed as they expire, and the kubeconfig entry whose exec
 //! plugin is `terrace token`.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use super::ClusterError;
@@ -18,17 +17,7 @@ pub async fn eks_client(
     aws: &Aws,
     cluster: &str,
 ) -> Result<(Kube, kubeconfig::Entry, Vec<String>), ClusterError> {
-    let exe =
-        std::env::current_exe().map_err(|e| ClusterError::Io("the path of this executable", e))?;
-    // kubectl runs the plugin with the user's environment; keep the
-    // profile this entry was made with, as `aws eks update-kubeconfig` does.
-    let profile: Vec<(String, String)> = std::env::var("AWS_PROFILE")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .map(|p| ("AWS_PROFILE".to_string(), p))
-        .into_iter()
-        .collect();
-    let (entry, warnings) = kubeconfig::entry(aws, cluster, &exe, profile).await?;
+    let (entry, warnings) = kubeconfig::entry(aws, cluster).await?;
     let ca = base64_decode(&entry.ca_data).ok_or_else(|| ClusterError::Ca(cluster.to_string()))?;
     let tokens: Arc<dyn TokenSource> = Arc::new(EksTokens {
         aws: aws.clone(),
@@ -42,14 +31,14 @@ pub async fn eks_client(
 pub async fn connect(
     aws: &Aws,
     spec: &ClusterSpec,
-    kubeconfig_path: &Path,
+    kubeconfig: &kubeconfig::Target,
     reporter: &dyn Reporter,
 ) -> Result<Kube, ClusterError> {
     let (kube, entry, warnings) = eks_client(aws, &spec.name).await?;
     for warning in warnings {
         reporter.report(Event::warn("connect", warning));
     }
-    let written = kubeconfig::write_entry(kubeconfig_path, &entry)?;
+    let written = kubeconfig::write_entry(&kubeconfig.path, &entry, &kubeconfig.exec)?;
     reporter.report(Event::info(
         "connect",
         format!(

@@ -19,7 +19,7 @@ use crate::render::{self, Outputs};
 use crate::teardown::{
     self, DrainError, DrainOptions, DrainReport, Inventory, LeakReport, SweepReport,
 };
-use crate::terraform::{Backend, Changes, Interrupt, Runner, Terraform};
+use crate::terraform::{Backend, BinaryError, Changes, Interrupt, Runner, Terraform};
 
 pub struct DownOptions<'a> {
     pub request: Request,
@@ -28,6 +28,8 @@ pub struct DownOptions<'a> {
     pub plan_only: bool,
     pub keep_volumes: bool,
     pub kubeconfig: PathBuf,
+    /// The binary found for this run, or why none was.
+    pub terraform: Result<Terraform, BinaryError>,
     pub interrupt: Interrupt,
     /// Upper bound of the drain's waits, and of the sweep's.
     pub deadline: Duration,
@@ -140,7 +142,7 @@ async fn phases(
         deadline: options.deadline,
     };
     let runner = || -> Result<Runner, ClusterError> {
-        Ok(Runner::new(Terraform::find()?, dir)
+        Ok(Runner::new(options.terraform.clone()?, dir)
             .with_env("TF_DATA_DIR", &dir.join("tfdata").display().to_string())
             .with_interrupt(options.interrupt.clone()))
     };

@@ -20,13 +20,14 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::addons::install::InstallError;
+use crate::addons::{Catalog, CatalogError};
 use crate::aws::kubeconfig::KubeconfigError;
-use crate::aws::preflight::Refused;
+use crate::aws::preflight::{Check, Refused};
 use crate::aws::state::StateError;
 use crate::config::{self, ConfigError, Request};
 use crate::k8s::K8sError;
 use crate::render::{self, Outputs, RenderError, WriteError};
-use crate::terraform::{BinaryError, RunError};
+use crate::terraform::{BinaryError, MIN_VERSION, RunError, Terraform};
 
 /// Where a cluster's work directory lives unless `--out` says otherwise.
 pub fn work_dir(name: &str) -> PathBuf {
@@ -37,6 +38,8 @@ pub fn work_dir(name: &str) -> PathBuf {
 pub enum ClusterError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Catalog(#[from] &'static CatalogError),
     #[error(transparent)]
     Render(#[from] RenderError),
     #[error(transparent)]
@@ -130,9 +133,32 @@ pub struct RenderSummary {
     pub manifests: Vec<String>,
 }
 
+/// The cluster `request` names, resolved with the embedded addon catalog.
+pub fn spec(request: &Request) -> Result<config::ClusterSpec, ClusterError> {
+    Ok(config::load(request, Catalog::embedded()?.schema())?)
+}
+
+/// Preflight's check of the Terraform binary this run found.
+pub fn terraform_check(found: &Result<Terraform, BinaryError>) -> Check {
+    const NAME: &str = "terraform";
+    match found {
+        Ok(tf) => Check::pass(
+            NAME,
+            format!("version {} at {}", tf.version, tf.path.display()),
+        ),
+        Err(e) => Check::fail(
+            NAME,
+            e.to_string(),
+            format!(
+                "install Terraform >= {MIN_VERSION} (or OpenTofu) on PATH, or set TERRACE_TERRAFORM to its path"
+            ),
+        ),
+    }
+}
+
 /// resolve → render → write: the offline part of `up`.
 pub fn render(request: &Request, out: Option<&Path>) -> Result<RenderSummary, ClusterError> {
-    let spec = config::load(request)?;
+    let spec = spec(request)?;
     let tree = render::render(&spec, &Outputs::placeholders())?;
     let dir = out
         .map(Path::to_path_buf)

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use super::journal::{Journal, Section, Status};
 use super::lock::Lock;
 use super::{ClusterError, work_dir};
-use crate::config::{self, ClusterSpec, Request};
+use crate::config::{ClusterSpec, Request};
 use crate::progress::{Event, Reporter};
 use crate::terraform::Interrupt;
 
@@ -70,7 +70,7 @@ pub fn start<'a>(
     interrupt: Interrupt,
 ) -> Result<Started<'a>, ClusterError> {
     let started = Instant::now();
-    let spec = config::load(request)?;
+    let spec = super::spec(request)?;
     let dir = std::path::absolute(work_dir(&spec.name))
         .map_err(|e| ClusterError::Io("the work directory", e))?;
     let lock = Lock::acquire(&dir, &spec.name, command)?;
@@ -211,7 +211,7 @@ impl<'a> Pipeline<'a> {
                 self.reporter.report(
                     Event::info(
                         phase,
-                        format!("done in {}", crate::ui::duration(started.elapsed())),
+                        format!("done in {}", crate::duration::format(started.elapsed())),
                     )
                     .with("state", "done")
                     .with("seconds", seconds),

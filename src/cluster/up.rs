@@ -13,12 +13,12 @@ use super::pipeline::{OnInterrupt, PhaseReport, Pipeline, Started, start};
 use super::{Approval, ClusterError, connect};
 use crate::addons::install::{self, InstallOptions};
 use crate::addons::{Catalog, health};
-use crate::aws::{Aws, preflight, state, vpc};
+use crate::aws::{Aws, kubeconfig, preflight, state, vpc};
 use crate::config::{ClusterSpec, Request};
 use crate::k8s::Kube;
 use crate::progress::{Event, Reporter};
 use crate::render::{self, Outputs, RenderError, Tree};
-use crate::terraform::{Backend, Changes, Interrupt, Runner, Terraform};
+use crate::terraform::{Backend, BinaryError, Changes, Interrupt, Runner, Terraform};
 
 pub struct UpOptions<'a> {
     pub request: Request,
@@ -29,7 +29,9 @@ pub struct UpOptions<'a> {
     pub stop_after: Option<&'static str>,
     pub install: InstallOptions,
     /// Where the cluster's kubeconfig entry goes.
-    pub kubeconfig: PathBuf,
+    pub kubeconfig: kubeconfig::Target,
+    /// The binary found for this run, or why none was (preflight says so).
+    pub terraform: Result<Terraform, BinaryError>,
     pub interrupt: Interrupt,
 }
 
@@ -115,7 +117,8 @@ async fn phases(
 
     let report = p
         .run("preflight", None, OnInterrupt::Stop, async {
-            let report = preflight::run(spec, &aws, &Terraform::find()).await;
+            let report =
+                preflight::run(spec, &aws, super::terraform_check(&options.terraform)).await;
             for check in &report.checks {
                 let event = if check.passed {
                     Event::info
@@ -137,7 +140,7 @@ async fn phases(
     let account = report.account.clone().ok_or(ClusterError::Internal(
         "preflight passed without an account",
     ))?;
-    let terraform = Terraform::find()?;
+    let terraform = options.terraform.clone()?;
 
     let bucket = state::bucket_name(&account, &spec.region);
     let bucket_exists = if options.dry_run {
@@ -418,12 +421,9 @@ async fn verify(
     spec: &ClusterSpec,
     reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
-    let catalog = Catalog::embedded().map_err(RenderError::Catalog)?;
-    let expected: Vec<&str> = catalog
-        .iter()
-        .filter(|a| spec.addon_enabled(&a.name))
-        .map(|a| a.name.as_str())
-        .collect();
+    let expected = Catalog::embedded()
+        .map_err(RenderError::Catalog)?
+        .enabled(spec);
     let statuses = health::status(kube, &expected).await?;
     let mut problems = Vec::new();
     for s in &statuses {

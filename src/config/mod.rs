@@ -4,13 +4,15 @@
 //! built-in defaults into one validated [`ClusterSpec`]. It owns every rule
 //! about what a valid cluster is, and reports every problem at once with the
 //! file, the field path and what is allowed. It does no network I/O and
-//! knows nothing of Terraform or Kubernetes.
+//! knows nothing of Terraform or Kubernetes. What it knows of addons is
+//! their [`AddonSchema`]: the caller hands it the catalog's schema, so the
+//! addon folders stay the only place an addon is described.
 
 mod cidr;
 mod file;
-mod names;
 pub mod regions;
 mod resolve;
+mod settings;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,15 +23,13 @@ use serde_json::Value;
 
 pub use cidr::Cidr;
 pub use file::Nat;
-pub use names::{EventRules, NameLimit, Names};
 pub use resolve::{Request, load, load_fleet};
+pub use settings::{SettingDef, SettingType};
+
+use crate::model::Names;
 
 /// Kubernetes minor versions EKS supports that Terrace builds.
 pub const SUPPORTED_VERSIONS: &[&str] = &["1.32", "1.33", "1.34", "1.35"];
-
-/// The taint on the system node group: only critical addons run there.
-pub const SYSTEM_TAINT_KEY: &str = "CriticalAddonsOnly";
-pub const SYSTEM_TAINT_VALUE: &str = "true";
 
 /// One cluster, fully resolved and validated.
 #[derive(Debug, Clone, Serialize)]
@@ -106,14 +106,15 @@ impl ClusterSpec {
     }
 }
 
-/// A lowercase RFC 1123 label that starts with a letter.
-pub fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.starts_with(|c: char| c.is_ascii_lowercase())
-        && !s.ends_with('-')
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+/// What configuration needs to know about one addon: the settings a user
+/// may give it, what it depends on and whether it gets an IAM role (whose
+/// name must fit AWS's limits). Built by `addons` from `addon.yaml`.
+#[derive(Debug, Clone)]
+pub struct AddonSchema {
+    pub name: String,
+    pub depends_on: Vec<String>,
+    pub identity: bool,
+    pub settings: BTreeMap<String, SettingDef>,
 }
 
 /// Where a problem was found.
@@ -157,8 +158,6 @@ pub enum ConfigError {
     },
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<Problem>),
-    #[error(transparent)]
-    Catalog(#[from] &'static crate::addons::CatalogError),
 }
 
 impl ConfigError {
@@ -166,19 +165,6 @@ impl ConfigError {
         match self {
             ConfigError::Invalid(problems) => problems.iter().map(ToString::to_string).collect(),
             other => vec![other.to_string()],
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dns_labels() {
-        assert!(is_dns_label("terrace-us-east-1"));
-        for bad in ["", "Terrace", "1abc", "a_b", "a-", &"a".repeat(64)] {
-            assert!(!is_dns_label(bad), "{bad}");
         }
     }
 }

@@ -12,10 +12,11 @@ use serde_json::Value;
 
 use super::file::{ConfigFile, Layer};
 use super::{
-    AddonSpec, Arch, Cidr, ClusterSpec, ConfigError, Endpoint, Location, Logs, Names, Network,
-    Problem, SUPPORTED_VERSIONS, SystemNodes, is_dns_label, regions,
+    AddonSchema, AddonSpec, Arch, Cidr, ClusterSpec, ConfigError, Endpoint, Location, Logs,
+    Network, Problem, SUPPORTED_VERSIONS, SystemNodes, regions,
 };
-use crate::addons::Catalog;
+use crate::model::Names;
+use crate::model::dns::{DNS_LABEL_RULE, is_dns_label};
 
 const BUILT_IN: &str = include_str!("defaults.yaml");
 const DEFAULT_FLEET: &str = "terrace";
@@ -35,10 +36,10 @@ pub struct Request {
     pub name: Option<String>,
 }
 
-/// Resolves and validates the cluster `request` names. Every cluster in the
-/// file is validated too, so a broken fleet file fails before anything runs.
-pub fn load(request: &Request) -> Result<ClusterSpec, ConfigError> {
-    let catalog = Catalog::embedded()?;
+/// Resolves and validates the cluster `request` names, with the addons
+/// `catalog` describes. Every cluster in the file is validated too, so a
+/// broken fleet file fails before anything runs.
+pub fn load(request: &Request, catalog: &[AddonSchema]) -> Result<ClusterSpec, ConfigError> {
     let (path, file) = read(request.config.as_deref())?;
     let mut problems = Vec::new();
     let fleet = Fleet::of(path.as_deref(), &file, &mut problems);
@@ -93,8 +94,7 @@ pub fn load(request: &Request) -> Result<ClusterSpec, ConfigError> {
 }
 
 /// Every cluster the configuration file lists, validated.
-pub fn load_fleet(config: &Path) -> Result<Vec<ClusterSpec>, ConfigError> {
-    let catalog = Catalog::embedded()?;
+pub fn load_fleet(config: &Path, catalog: &[AddonSchema]) -> Result<Vec<ClusterSpec>, ConfigError> {
     let (path, file) = read(Some(config))?;
     let mut problems = Vec::new();
     let fleet = Fleet::of(path.as_deref(), &file, &mut problems);
@@ -200,8 +200,6 @@ impl Fleet {
     }
 }
 
-const DNS_LABEL_RULE: &str = "must be a lowercase DNS label: letters, digits and '-', starting with a letter, at most 63 characters";
-
 #[derive(Debug, Clone)]
 enum Origin {
     CommandLine,
@@ -263,7 +261,7 @@ fn resolve_entries(
     path: Option<&Path>,
     file: &ConfigFile,
     fleet: &Fleet,
-    catalog: &Catalog,
+    catalog: &[AddonSchema],
     problems: &mut Vec<Problem>,
 ) -> Vec<(usize, ClusterSpec)> {
     let Some(path) = path else { return Vec::new() };
@@ -342,7 +340,7 @@ fn resolve_entries(
 fn resolve_cluster(
     sources: &[Source<'_>],
     fleet: &Fleet,
-    catalog: &Catalog,
+    catalog: &[AddonSchema],
     problems: &mut Vec<Problem>,
 ) -> Option<ClusterSpec> {
     let before = problems.len();
@@ -391,7 +389,7 @@ fn resolve_cluster(
 
     let identity_addons = catalog
         .iter()
-        .filter(|a| a.has_identity() && addons.get(&a.name).is_some_and(|s| s.enabled))
+        .filter(|a| a.identity && addons.get(&a.name).is_some_and(|s| s.enabled))
         .map(|a| a.name.as_str());
     let names = Names::derive(&name, identity_addons);
     if let Some((worst, allowed)) = names.too_long() {
@@ -595,7 +593,7 @@ fn instance_arch(t: &str) -> Option<Arch> {
 
 fn resolve_addons(
     sources: &[Source<'_>],
-    catalog: &Catalog,
+    catalog: &[AddonSchema],
     problems: &mut Vec<Problem>,
 ) -> BTreeMap<String, AddonSpec> {
     for source in sources {
@@ -603,11 +601,12 @@ fn resolve_addons(
             continue;
         };
         for (name, layer) in addons {
-            let Some(addon) = catalog.get(name) else {
+            let Some(addon) = catalog.iter().find(|a| a.name == *name) else {
                 problems.push(source.origin.problem(
                     &format!("addons.{name}"),
                     format!("unknown addon (known: {})", {
-                        let mut names = catalog.names();
+                        let mut names: Vec<&str> =
+                            catalog.iter().map(|a| a.name.as_str()).collect();
                         names.sort_unstable();
                         names.join(", ")
                     }),
@@ -731,12 +730,7 @@ mod tests {
             name: "terrace".into(),
             origin: Origin::BuiltIn,
         };
-        let spec = resolve_cluster(
-            &sources,
-            &fleet,
-            Catalog::embedded().unwrap(),
-            &mut problems,
-        );
+        let spec = resolve_cluster(&sources, &fleet, &[], &mut problems);
         assert_eq!(problems, []);
         let spec = spec.unwrap();
         assert_eq!(spec.name, "terrace-us-east-1");

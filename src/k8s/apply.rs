@@ -14,8 +14,9 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams}
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::wait::{Backoff, Poll, until};
+use super::wait::until;
 use super::{K8sError, Kube};
+use crate::wait::{Backoff, Poll};
 
 /// The field manager of everything Terrace applies.
 pub const FIELD_MANAGER: &str = "terrace";

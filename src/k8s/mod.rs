@@ -1,7 +1,7 @@
 //! The Kubernetes layer: a client (from a kubeconfig, or from an API
 //! endpoint, CA and a refreshing bearer token), server-side apply of
-//! manifests with each kind resolved through API discovery, and one polling
-//! wait with backoff and a deadline.
+//! manifests with each kind resolved through API discovery, and waits on the
+//! cluster through the one wait primitive ([`crate::wait`]).
 //!
 //! It knows nothing of addons, Argo CD or AWS: callers hand it objects and
 //! conditions, and an EKS token arrives through a [`TokenSource`]. It never
@@ -13,7 +13,7 @@ mod wait;
 
 pub use apply::{FIELD_MANAGER, Object, Resolved, condition, describe_conditions, parse};
 pub use client::{BearerToken, Kube, TokenError, TokenSource};
-pub use wait::{Backoff, Poll, WaitError, until};
+pub use wait::until;
 
 #[derive(Debug, thiserror::Error)]
 pub enum K8sError {
@@ -44,7 +44,7 @@ pub enum K8sError {
         message: String,
     },
     #[error(transparent)]
-    Wait(#[from] WaitError),
+    Wait(#[from] crate::wait::WaitError),
 }
 
 impl K8sError {

@@ -6,9 +6,7 @@
 //! This module knows nothing of AWS calls, Terraform runs or clusters.
 
 mod hcl;
-mod tree;
 
-use std::collections::BTreeMap;
 use std::error::Error as _;
 use std::sync::OnceLock;
 
@@ -16,10 +14,14 @@ use include_dir::{Dir, include_dir};
 use serde::{Deserialize as _, Serialize};
 use serde_json::{Value, json};
 
-pub use tree::{Tree, WriteError};
+pub use crate::tree::{Tree, WriteError};
 
 use crate::addons::{Addon, Catalog, CatalogError, Kind};
-use crate::config::{ClusterSpec, SYSTEM_TAINT_KEY, SYSTEM_TAINT_VALUE};
+use crate::config::ClusterSpec;
+use crate::model::system::{
+    SYSTEM_TAINT_KEY, SYSTEM_TAINT_VALUE, system_node_selector, system_tolerations,
+};
+use crate::model::tags::cluster_tags;
 
 static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 static MODULES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/terraform/modules");
@@ -27,9 +29,6 @@ static MODULES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/terraform/modul
 /// Shown in manifests for values that exist only after `terraform apply`;
 /// `up` renders again with the real Terraform outputs.
 pub const PLACEHOLDER_PREFIX: &str = "<terraform-output:";
-
-/// The label of the system node group, which its workloads select.
-pub const SYSTEM_POOL_LABEL: (&str, &str) = ("terrace.dev/pool", "system");
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RenderError {
@@ -233,7 +232,7 @@ fn base_context(spec: &ClusterSpec, outputs: &Outputs, enabled: &[&Addon]) -> te
     );
     ctx.insert("names", &spec.names);
     ctx.insert("outputs", outputs);
-    ctx.insert("tags", &tags(spec));
+    ctx.insert("tags", &cluster_tags(&spec.name));
     ctx.insert("system_tolerations", &system_tolerations());
     ctx.insert(
         "system_taint",
@@ -283,24 +282,6 @@ fn addon_context(base: &tera::Context, spec: &ClusterSpec, addon: &Addon) -> ter
         .unwrap_or_default();
     ctx.insert("settings", &settings);
     ctx
-}
-
-/// The tolerations that let a pod run on the tainted system node group.
-pub fn system_tolerations() -> Value {
-    json!([{ "key": SYSTEM_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule" }])
-}
-
-/// The node selector that keeps a pod on the system node group.
-pub fn system_node_selector() -> Value {
-    json!({ SYSTEM_POOL_LABEL.0: SYSTEM_POOL_LABEL.1 })
-}
-
-/// The tags every AWS resource of the cluster carries (DESIGN.md section 1).
-pub fn tags(spec: &ClusterSpec) -> BTreeMap<&'static str, String> {
-    BTreeMap::from([
-        ("terrace.dev/cluster", spec.name.clone()),
-        ("terrace.dev/managed-by", "terrace".to_string()),
-    ])
 }
 
 /// Parses rendered YAML into its documents, skipping empty ones.

@@ -40,10 +40,10 @@ use tokio::time::Instant;
 
 use super::api::Api;
 use super::inventory;
-use super::wait::Backoff;
 use crate::aws::Aws;
 use crate::config::ClusterSpec;
 use crate::progress::{Event, Reporter};
+use crate::wait::{self, Backoff, Poll, WaitError};
 
 const PHASE: &str = "drain";
 /// How long the first call may take before the API counts as not answering.
@@ -454,31 +454,36 @@ impl Drainer<'_> {
         Fut: Future<Output = Result<Vec<String>, String>>,
     {
         let started = Instant::now();
-        let mut backoff = Backoff::until(self.deadline);
-        let outcome = |completed, remaining: Vec<String>| WaitOutcome {
-            what: what.to_string(),
-            completed,
-            elapsed_ms: started.elapsed().as_millis() as u64,
-            remaining,
-        };
-        loop {
+        let gone = wait::until(what, self.deadline, &Backoff::AWS, || async {
             match remaining().await {
-                Ok(left) if left.is_empty() => {
-                    self.reporter
-                        .report(Event::info(PHASE, format!("{what}: all gone")));
-                    return outcome(true, left);
-                }
+                Ok(left) if left.is_empty() => Poll::Ready(()),
                 Ok(left) => {
                     self.reporter.report(Event::debug(
                         PHASE,
                         format!("waiting for {} {what}", left.len()),
                     ));
-                    if !backoff.wait().await {
-                        return outcome(false, left);
-                    }
+                    Poll::Pending(left)
                 }
-                Err(e) => return outcome(false, vec![format!("cannot tell: {e}")]),
+                Err(e) => Poll::Failed(e),
             }
+        })
+        .await;
+        let (completed, remaining) = match gone {
+            Ok(()) => {
+                self.reporter
+                    .report(Event::info(PHASE, format!("{what}: all gone")));
+                (true, Vec::new())
+            }
+            Err(WaitError::Timeout { last, .. }) => (false, last),
+            Err(WaitError::Failed { message, .. }) => {
+                (false, vec![format!("cannot tell: {message}")])
+            }
+        };
+        WaitOutcome {
+            what: what.to_string(),
+            completed,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            remaining,
         }
     }
 

@@ -19,7 +19,8 @@ use serde::Serialize;
 
 use super::api::Api;
 use crate::aws::discovery::{self, CONCURRENT_REGIONS, RegionFailure};
-use crate::aws::{Aws, TAG_CLUSTER, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE, sdk_message};
+use crate::aws::{Aws, sdk_message};
+use crate::model::tags::{TAG_CLUSTER, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct JanitorReport {
@@ -51,33 +52,6 @@ pub struct Stale {
     /// For orphans, the ARNs of the resources left.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
-}
-
-/// `30m`, `24h`, `7d`, `2w`, `90s`: a whole number and one unit.
-pub fn parse_age(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} has no unit: use s, m, h, d or w (e.g. 24h)"))?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} does not start with a whole number (e.g. 24h)"))?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {text:?}: use s, m, h, d or w"
-            ));
-        }
-    };
-    n.checked_mul(seconds)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 /// Stale clusters and orphans in `regions`, as of now.
@@ -320,21 +294,4 @@ async fn created(api: &Api, arns: &[String]) -> Result<Vec<SystemTime>, String> 
         }
     }
     Ok(times)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ages() {
-        assert_eq!(parse_age("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(parse_age("24h"), Ok(Duration::from_secs(86_400)));
-        assert_eq!(parse_age("7d"), Ok(Duration::from_secs(7 * 86_400)));
-        assert_eq!(parse_age("2w"), Ok(Duration::from_secs(14 * 86_400)));
-        assert_eq!(parse_age("90s"), Ok(Duration::from_secs(90)));
-        for bad in ["24", "h", "1.5h", "3y", "-1h", ""] {
-            assert!(parse_age(bad).is_err(), "{bad}");
-        }
-    }
 }

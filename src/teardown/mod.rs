@@ -23,7 +23,6 @@ pub mod janitor;
 pub mod sweep;
 pub mod tags;
 pub mod verify;
-mod wait;
 
 use std::time::Duration;
 
@@ -31,7 +30,7 @@ use serde::Serialize;
 
 pub use drain::{DrainError, DrainOptions, DrainReport, drain};
 pub use inventory::{Inventory, inventory};
-pub use janitor::{JanitorReport, Stale, parse_age};
+pub use janitor::{JanitorReport, Stale};
 pub use sweep::{SweepReport, sweep};
 pub use verify::{LeakReport, verify};
 

@@ -19,11 +19,11 @@ use tokio::time::Instant;
 
 use super::api::{Api, code};
 use super::inventory::{self, Inventory, Reference};
-use super::wait::Backoff;
 use super::{CONCURRENCY, Item, Kind, Options, TeardownError};
 use crate::aws::{Aws, sdk_message};
 use crate::config::ClusterSpec;
 use crate::progress::{Event, Reporter};
+use crate::wait::{self, Backoff, Poll, WaitError};
 
 const PHASE: &str = "sweep";
 /// Instance ids per TerminateInstances / DescribeInstances call.
@@ -225,18 +225,21 @@ impl Sweeper<'_> {
         let attempt = &attempt;
         futures::stream::iter(items)
             .map(|item| async move {
-                let mut backoff = Backoff::until(self.deadline);
-                let result = loop {
+                let what = format!("{} {}", item.kind.as_str(), item.id);
+                let result = wait::until(&what, self.deadline, &Backoff::AWS, || async {
                     match attempt(item.clone()).await {
-                        Attempt::Done => break Ok(()),
-                        Attempt::Failed(e) => break Err(e),
-                        Attempt::Retry(e) => {
-                            if !backoff.wait().await {
-                                break Err(format!("{e} (still failing at the deadline)"));
-                            }
-                        }
+                        Attempt::Done => Poll::Ready(()),
+                        Attempt::Failed(e) => Poll::Failed(e),
+                        Attempt::Retry(e) => Poll::Pending(e),
                     }
-                };
+                })
+                .await
+                .map_err(|e| match e {
+                    WaitError::Failed { message, .. } => message,
+                    WaitError::Timeout { last, .. } => {
+                        format!("{last} (still failing at the deadline)")
+                    }
+                });
                 (item, result)
             })
             .buffer_unordered(CONCURRENCY)
@@ -300,26 +303,29 @@ impl Sweeper<'_> {
                 }
             }
         }
-        let mut backoff = Backoff::until(self.deadline);
-        loop {
-            match self.still_running(&ids).await {
-                Ok(running) if running.is_empty() => return,
-                Ok(running) if !backoff.wait().await => {
-                    report.warnings.push(format!(
-                        "{} instance(s) still shutting down at the deadline: {}",
-                        running.len(),
-                        running.join(", ")
-                    ));
-                    return;
+        let terminated = wait::until(
+            "instances terminated",
+            self.deadline,
+            &Backoff::AWS,
+            || async {
+                match self.still_running(&ids).await {
+                    Ok(running) if running.is_empty() => Poll::Ready(()),
+                    Ok(running) => Poll::Pending(running),
+                    Err(e) => Poll::Failed(e),
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    report
-                        .warnings
-                        .push(format!("cannot confirm instance termination: {e}"));
-                    return;
-                }
-            }
+            },
+        )
+        .await;
+        match terminated {
+            Ok(()) => {}
+            Err(WaitError::Timeout { last: running, .. }) => report.warnings.push(format!(
+                "{} instance(s) still shutting down at the deadline: {}",
+                running.len(),
+                running.join(", ")
+            )),
+            Err(WaitError::Failed { message, .. }) => report
+                .warnings
+                .push(format!("cannot confirm instance termination: {message}")),
         }
     }
 
@@ -386,34 +392,43 @@ impl Sweeper<'_> {
         if lbs.is_empty() {
             return;
         }
-        let mut backoff = Backoff::until(self.deadline);
-        loop {
-            let mut remaining = Vec::new();
-            for lb in lbs {
-                self.api.hit("elbv2:DescribeLoadBalancers");
-                match self
-                    .api
-                    .elbv2
-                    .describe_load_balancers()
-                    .load_balancer_arns(&lb.id)
-                    .send()
-                    .await
-                {
-                    Err(e) if code(&e) == Some("LoadBalancerNotFound") => {}
-                    _ => remaining.push(lb.id.clone()),
+        let gone = wait::until(
+            "load balancers gone",
+            self.deadline,
+            &Backoff::AWS,
+            || async {
+                let mut remaining = Vec::new();
+                for lb in lbs {
+                    self.api.hit("elbv2:DescribeLoadBalancers");
+                    match self
+                        .api
+                        .elbv2
+                        .describe_load_balancers()
+                        .load_balancer_arns(&lb.id)
+                        .send()
+                        .await
+                    {
+                        Err(e) if code(&e) == Some("LoadBalancerNotFound") => {}
+                        _ => remaining.push(lb.id.clone()),
+                    }
                 }
-            }
-            if remaining.is_empty() {
-                return;
-            }
-            if !backoff.wait().await {
-                report.warnings.push(format!(
-                    "{} load balancer(s) still present at the deadline: {}",
-                    remaining.len(),
-                    remaining.join(", ")
-                ));
-                return;
-            }
+                if remaining.is_empty() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending(remaining)
+                }
+            },
+        )
+        .await;
+        if let Err(WaitError::Timeout {
+            last: remaining, ..
+        }) = gone
+        {
+            report.warnings.push(format!(
+                "{} load balancer(s) still present at the deadline: {}",
+                remaining.len(),
+                remaining.join(", ")
+            ));
         }
     }
 

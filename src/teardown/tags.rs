@@ -8,7 +8,7 @@
 //! only as `owned` (`shared` marks a resource the cluster merely uses), and
 //! a cluster named `a` never matches `a-2`.
 
-use crate::aws::TAG_CLUSTER;
+use crate::model::tags::TAG_CLUSTER;
 
 /// AWS Load Balancer Controller: load balancers, target groups, security groups.
 pub const LB_CONTROLLER: &str = "elbv2.k8s.aws/cluster";

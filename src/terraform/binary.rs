@@ -44,7 +44,7 @@ impl fmt::Display for Version {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BinaryError {
     #[error(
         "no terraform found: install Terraform >= {MIN_VERSION} (or OpenTofu) on PATH, or set TERRACE_TERRAFORM to its path"
@@ -64,13 +64,22 @@ pub struct Terraform {
 }
 
 impl Terraform {
-    /// Finds the binary and checks its version.
+    /// Finds the binary from this process's environment and checks its
+    /// version.
     pub fn find() -> Result<Terraform, BinaryError> {
-        let path = locate(
+        Terraform::find_in(
             std::env::var_os("TERRACE_TERRAFORM"),
             std::env::var_os("PATH"),
         )
-        .ok_or(BinaryError::NotFound)?;
+    }
+
+    /// Finds the binary: `explicit` (`TERRACE_TERRAFORM`) if set, else on
+    /// `path_var`; and checks its version.
+    pub fn find_in(
+        explicit: Option<OsString>,
+        path_var: Option<OsString>,
+    ) -> Result<Terraform, BinaryError> {
+        let path = locate(explicit, path_var).ok_or(BinaryError::NotFound)?;
         Terraform::at(&path)
     }
 

@@ -487,10 +487,12 @@ fn plugin_cache_dir(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
     {
         return None;
     }
-    let base = set("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| set("HOME").map(|h| Path::new(&h).join(".cache")))?;
-    Some(base.join("terrace").join("plugins"))
+    let (xdg, home) = (var("XDG_CACHE_HOME"), var("HOME"));
+    let cache = crate::dirs::cache_home(
+        xdg.as_deref().map(std::ffi::OsStr::new),
+        home.as_deref().map(std::ffi::OsStr::new),
+    )?;
+    Some(cache.join("plugins"))
 }
 
 #[cfg(test)]

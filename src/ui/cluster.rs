@@ -4,9 +4,22 @@ use std::io::{BufRead, Write};
 
 use serde_json::json;
 
-use super::{Printer, duration};
+use super::Printer;
 use crate::cli::OutputFormat;
 use crate::cluster::{DownSummary, Outcome, PhaseReport, Prompt, UpSummary};
+use crate::duration;
+use crate::ops::Show;
+
+/// What operations show while they run, besides progress.
+impl Show for Printer {
+    fn down_summary(&self, summary: &DownSummary, ok: bool) {
+        Printer::down_summary(self, summary, ok);
+    }
+
+    fn warning(&self, message: &str) {
+        Printer::warning(self, message);
+    }
+}
 
 impl Prompt for Printer {
     fn confirm(&self, question: &str) -> bool {
@@ -140,6 +153,6 @@ fn seconds(s: f64) -> String {
     if s < 10.0 {
         format!("{s:.1}s")
     } else {
-        duration(std::time::Duration::from_secs_f64(s))
+        duration::format(std::time::Duration::from_secs_f64(s))
     }
 }

@@ -124,19 +124,9 @@ fn draw(s: &Status) {
         std::io::stderr().lock(),
         "\r\x1b[2K{spinner} {} · {message} · {}",
         s.phase,
-        duration(elapsed)
+        crate::duration::format(elapsed)
     );
     let _ = std::io::stderr().flush();
-}
-
-/// `42s`, `3m05s`, `1h02m`.
-pub fn duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
-        _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
-    }
 }
 
 impl Reporter for Printer {
@@ -186,17 +176,5 @@ impl Reporter for Printer {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration(Duration::from_secs(42)), "42s");
-        assert_eq!(duration(Duration::from_secs(185)), "3m05s");
-        assert_eq!(duration(Duration::from_secs(3720)), "1h02m");
     }
 }

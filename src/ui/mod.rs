@@ -18,8 +18,6 @@ mod aws;
 mod cluster;
 mod teardown;
 
-pub use live::duration;
-
 pub struct Printer {
     format: OutputFormat,
     verbosity: i8,

@@ -658,11 +658,14 @@ impl Simulator {
 
 /// The default cluster's spec and its rendered tree.
 pub fn default_stack() -> (terrace::config::ClusterSpec, terrace::render::Tree) {
-    let spec = terrace::config::load(&terrace::config::Request {
-        config: None,
-        region: "us-east-1".into(),
-        name: None,
-    })
+    let spec = terrace::config::load(
+        &terrace::config::Request {
+            config: None,
+            region: "us-east-1".into(),
+            name: None,
+        },
+        terrace::addons::Catalog::embedded().unwrap().schema(),
+    )
     .expect("default spec");
     let tree =
         terrace::render::render(&spec, &terrace::render::Outputs::placeholders()).expect("render");
@@ -692,7 +695,7 @@ pub fn fast_options(cache: &std::path::Path) -> terrace::addons::install::Instal
             addon: s(5),
             ready: s(5),
         },
-        backoff: terrace::k8s::Backoff {
+        backoff: terrace::wait::Backoff {
             initial: Duration::from_millis(2),
             max: Duration::from_millis(10),
             factor: 2.0,

@@ -594,10 +594,13 @@ pub fn spec(dir: &Path, region: &str, name: &str, names: &[&str]) -> terrace::co
     }
     let path = dir.join("terrace.yaml");
     std::fs::write(&path, yaml).unwrap();
-    terrace::config::load(&terrace::config::Request {
-        config: Some(path),
-        region: region.to_string(),
-        name: Some(name.to_string()),
-    })
+    terrace::config::load(
+        &terrace::config::Request {
+            config: Some(path),
+            region: region.to_string(),
+            name: Some(name.to_string()),
+        },
+        terrace::addons::Catalog::embedded().unwrap().schema(),
+    )
     .unwrap()
 }

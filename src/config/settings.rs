@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::model::dns::is_dns_zone;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SettingType {
@@ -89,23 +91,6 @@ impl SettingDef {
             ))
         }
     }
-}
-
-/// A public DNS zone name: dot-separated labels of letters, digits and
-/// hyphens, at least two labels, an optional trailing dot.
-pub fn is_dns_zone(s: &str) -> bool {
-    let s = s.strip_suffix('.').unwrap_or(s);
-    let labels: Vec<&str> = s.split('.').collect();
-    s.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
 }
 
 /// A Secrets Manager / SSM name prefix that can end an IAM resource ARN.

@@ -1,4 +1,7 @@
 //! A rendered work directory in memory, and writing it to disk atomically.
+//!
+//! A leaf: `render` produces a [`Tree`], `addons` installs from one and
+//! `cluster` writes one, none of them through another.
 
 use std::collections::BTreeMap;
 use std::fs;

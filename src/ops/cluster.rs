@@ -1,0 +1,185 @@
+//! `terrace cluster …`: render, up, down, preflight, kubeconfig, list and
+//! status of one cluster (or, for list, of the account).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use super::{Context, Show, check_region, flag_error, regions};
+use crate::addons::install::InstallOptions;
+use crate::addons::release::{self, ManifestSource};
+use crate::aws::Aws;
+use crate::aws::discovery::{self, ClusterStatus, Listing};
+use crate::aws::kubeconfig::{self, Written};
+use crate::aws::preflight::{self, PreflightReport};
+use crate::cli::{
+    ArgocdArgs, ClusterArgs, DownArgs, KubeconfigArgs, ListArgs, TeardownArgs, UpArgs,
+};
+use crate::cluster::{
+    self, Approval, ClusterError, DownOptions, DownSummary, RenderSummary, UpOptions, UpSummary,
+};
+use crate::config::{ConfigError, Request};
+use crate::terraform::Interrupt;
+
+/// What a run of `up` or `down` did, and how it ended; the summary is
+/// complete either way, so the caller shows it before the error.
+pub type Finished<S> = (S, Result<(), ClusterError>);
+
+pub fn render(ctx: &Context, args: &ClusterArgs, out: Option<&Path>) -> Result<RenderSummary> {
+    let request = ctx.request(&args.region, args.name.as_deref());
+    Ok(cluster::render(&request, out)?)
+}
+
+/// `up`: every flag is checked before the first AWS call; an error here
+/// means nothing ran.
+pub async fn up(ctx: &Context, args: &UpArgs, show: &dyn Show) -> Result<Finished<UpSummary>> {
+    let approval = ctx.approval(args.yes, args.dry_run, show)?;
+    let kubeconfig = ctx.kubeconfig(args.kubeconfig.as_deref())?;
+    let install = install_options(ctx, &args.argocd)?;
+    let options = UpOptions {
+        request: ctx.request(&args.cluster.region, args.cluster.name.as_deref()),
+        approval,
+        dry_run: args.dry_run,
+        stop_after: args.stop_after.map(|s| s.phase()),
+        install,
+        kubeconfig,
+        terraform: ctx.terraform(),
+        interrupt: Interrupt::ctrl_c(),
+    };
+    Ok(cluster::up(options, show).await)
+}
+
+/// `down` of the cluster `args` names.
+pub async fn down(
+    ctx: &Context,
+    args: &DownArgs,
+    show: &dyn Show,
+) -> Result<Finished<DownSummary>> {
+    let approval = ctx.approval(args.yes, args.plan, show)?;
+    let kubeconfig = ctx.kubeconfig(args.kubeconfig.as_deref())?;
+    let request = ctx.request(&args.cluster.region, args.cluster.name.as_deref());
+    let options = down_options(
+        ctx,
+        request,
+        approval,
+        args.plan,
+        &args.teardown,
+        kubeconfig.path,
+    );
+    Ok(cluster::down(options, show).await)
+}
+
+/// `down` of one cluster the janitor found stale, through the same path
+/// as `cluster down`; its summary is shown whatever happens.
+pub(super) async fn down_stale(
+    ctx: &Context,
+    region: &str,
+    name: &str,
+    teardown: &TeardownArgs,
+    kubeconfig: &Path,
+    show: &dyn Show,
+) -> Result<(), ClusterError> {
+    let request = ctx.request(region, Some(name));
+    let options = down_options(
+        ctx,
+        request,
+        Approval::Yes,
+        false,
+        teardown,
+        kubeconfig.into(),
+    );
+    let (summary, result) = cluster::down(options, show).await;
+    show.down_summary(&summary, result.is_ok());
+    result
+}
+
+fn down_options<'a>(
+    ctx: &Context,
+    request: Request,
+    approval: Approval<'a>,
+    plan_only: bool,
+    teardown: &TeardownArgs,
+    kubeconfig: PathBuf,
+) -> DownOptions<'a> {
+    DownOptions {
+        request,
+        approval,
+        plan_only,
+        keep_volumes: teardown.keep_volumes,
+        kubeconfig,
+        terraform: ctx.terraform(),
+        interrupt: Interrupt::ctrl_c(),
+        deadline: teardown.wait,
+    }
+}
+
+/// Preflight's report; the caller refuses (exit 3) when a check failed.
+pub async fn preflight(ctx: &Context, args: &ClusterArgs) -> Result<PreflightReport> {
+    let spec = ctx.spec(&args.region, args.name.as_deref())?;
+    let terraform = cluster::terraform_check(&ctx.terraform());
+    let aws = Aws::connect(&spec.region).await;
+    Ok(preflight::run(&spec, &aws, terraform).await)
+}
+
+/// Adds (or updates) the cluster's entry in a kubeconfig; returns where,
+/// and warnings about the entry.
+pub async fn kubeconfig(ctx: &Context, args: &KubeconfigArgs) -> Result<(Written, Vec<String>)> {
+    let spec = ctx.spec(&args.cluster.region, args.cluster.name.as_deref())?;
+    let target = ctx.kubeconfig(args.kubeconfig.as_deref())?;
+    let aws = Aws::connect(&spec.region).await;
+    let (entry, warnings) = kubeconfig::entry(&aws, &spec.name).await?;
+    let written = kubeconfig::write_entry(&target.path, &entry, &target.exec)?;
+    Ok((written, warnings))
+}
+
+/// Terrace's clusters in the `--region`s, else in every enabled region.
+/// A region that could not be read is in the listing's failures.
+pub async fn list(args: &ListArgs) -> Result<Listing> {
+    for region in &args.regions {
+        check_region(region)?;
+    }
+    let aws = Aws::connect_default().await;
+    let regions = regions(&aws, &args.regions).await?;
+    Ok(discovery::list(&aws, &regions).await)
+}
+
+pub async fn status(ctx: &Context, args: &ClusterArgs) -> Result<ClusterStatus> {
+    let spec = ctx.spec(&args.region, args.name.as_deref())?;
+    let aws = Aws::connect(&spec.region).await;
+    Ok(discovery::status(&aws, &spec.name).await?)
+}
+
+/// `--argocd-manifest` and `--argocd-sha256`, checked now: otherwise a
+/// mistyped hash or path would be found after a 15-minute apply.
+pub fn install_options(ctx: &Context, args: &ArgocdArgs) -> Result<InstallOptions, ConfigError> {
+    let argocd_manifest = match args.argocd_manifest.as_deref() {
+        None => ManifestSource::Pinned,
+        Some(arg) => match ManifestSource::parse(arg) {
+            ManifestSource::File(path) if !path.is_file() => {
+                return Err(flag_error(
+                    "--argocd-manifest",
+                    format!(
+                        "{}: no such file (give a readable file or an http(s) URL)",
+                        path.display()
+                    ),
+                ));
+            }
+            source => source,
+        },
+    };
+    let argocd_sha256 = match args.argocd_sha256.as_deref() {
+        None => None,
+        Some(hash) => Some(release::parse_sha256(hash).map_err(|_| {
+            flag_error(
+                "--argocd-sha256",
+                format!("{hash:?} is not a SHA-256: expected 64 hexadecimal digits"),
+            )
+        })?),
+    };
+    Ok(InstallOptions {
+        argocd_manifest,
+        argocd_sha256,
+        cache_dir: ctx.cache.as_ref().map(|c| c.join("manifests")),
+        ..InstallOptions::default()
+    })
+}

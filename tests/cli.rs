@@ -370,3 +370,63 @@ fn usage_errors_exit_2_and_version_works() {
     let o = terrace(tmp.path(), &["--version"]);
     assert!(stdout(&o).starts_with("terrace "));
 }
+
+/// `up` checks every flag before its first AWS call (the endpoint here
+/// refuses every connection, so a call would end in another error), and
+/// neither writes a work directory nor takes a lock.
+#[test]
+fn up_checks_every_flag_before_calling_aws() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "--yes",
+                "--argocd-manifest",
+                "https://mirror.example/install.yaml",
+                "--argocd-sha256",
+                "xyz",
+            ],
+            "--argocd-sha256: \"xyz\" is not a SHA-256: expected 64 hexadecimal digits",
+        ),
+        (
+            &["--yes", "--argocd-manifest", "missing.yaml"],
+            "--argocd-manifest: missing.yaml: no such file",
+        ),
+        (&[], "--yes: required when not run from a terminal"),
+        (
+            &["--yes", "--name", "Bad_Name"],
+            "--name: \"Bad_Name\" must be a lowercase DNS label",
+        ),
+    ];
+    for (flags, expected) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut args = vec!["cluster", "up", "--region", "us-east-1"];
+        args.extend_from_slice(flags);
+        let o = terrace(tmp.path(), &args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{flags:?}: {err}");
+        assert!(err.contains(expected), "{flags:?}: {err}");
+        assert!(!tmp.path().join(".terrace").exists(), "{flags:?}");
+    }
+}
+
+#[test]
+fn token_checks_the_role_arn_before_calling_aws() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "token",
+        "--cluster",
+        "c",
+        "--region",
+        "us-east-1",
+        "--role-arn",
+        "admin",
+    ];
+    let o = terrace(tmp.path(), &args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--role-arn: \"admin\" is not an IAM role ARN"),
+        "{err}"
+    );
+}

@@ -65,7 +65,8 @@ pub struct Terraform {
 
 impl Terraform {
     /// Finds the binary from this process's environment and checks its
-    /// version.
+    /// version: for tests and tools without an `ops::Context`, which finds
+    /// it once per run with [`find_in`](Terraform::find_in).
     pub fn find() -> Result<Terraform, BinaryError> {
         Terraform::find_in(
             std::env::var_os("TERRACE_TERRAFORM"),

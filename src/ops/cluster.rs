@@ -183,3 +183,55 @@ pub fn install_options(ctx: &Context, args: &ArgocdArgs) -> Result<InstallOption
         ..InstallOptions::default()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::Env;
+
+    fn argocd(manifest: Option<&str>, sha256: Option<&str>) -> ArgocdArgs {
+        ArgocdArgs {
+            argocd_manifest: manifest.map(str::to_string),
+            argocd_sha256: sha256.map(str::to_string),
+        }
+    }
+
+    fn context() -> Context {
+        let env = Env {
+            home: Some("/home/u".into()),
+            ..Env::default()
+        };
+        Context::new(None, env).unwrap()
+    }
+
+    #[test]
+    fn argocd_flags_are_checked_and_normalised_up_front() {
+        let ctx = context();
+        let pinned = install_options(&ctx, &argocd(None, None)).unwrap();
+        assert_eq!(pinned.argocd_manifest, ManifestSource::Pinned);
+        assert_eq!(
+            pinned.cache_dir,
+            Some(std::path::PathBuf::from("/home/u/.cache/terrace/manifests"))
+        );
+
+        let hash = "AB".repeat(32);
+        let url = "https://mirror.example/install.yaml";
+        let mirrored = install_options(&ctx, &argocd(Some(url), Some(&hash))).unwrap();
+        assert_eq!(mirrored.argocd_manifest, ManifestSource::Url(url.into()));
+        assert_eq!(mirrored.argocd_sha256, Some("ab".repeat(32)));
+
+        let bad_hash = install_options(&ctx, &argocd(Some(url), Some("abc"))).unwrap_err();
+        assert!(
+            bad_hash.to_string().starts_with("--argocd-sha256: \"abc\""),
+            "{bad_hash}"
+        );
+        let missing =
+            install_options(&ctx, &argocd(Some("/nonexistent/install.yaml"), None)).unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .starts_with("--argocd-manifest: /nonexistent/install.yaml"),
+            "{missing}"
+        );
+    }
+}

@@ -66,3 +66,89 @@ pub async fn remove(
         Err(NotRemoved(failed).into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::discovery::RegionFailure;
+    use crate::cli::TeardownArgs;
+    use crate::cluster::{DownSummary, Prompt};
+    use crate::ops::Env;
+    use crate::progress::{Event, Reporter};
+    use crate::teardown::janitor::{Stale, StaleKind};
+
+    /// Records what would be shown; a teardown started would show a summary.
+    #[derive(Default)]
+    struct Record(std::sync::Mutex<Vec<String>>);
+
+    impl Reporter for Record {
+        fn report(&self, _event: Event) {}
+    }
+
+    impl Prompt for Record {
+        fn confirm(&self, _question: &str) -> bool {
+            false
+        }
+    }
+
+    impl Show for Record {
+        fn down_summary(&self, summary: &DownSummary, _ok: bool) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("down {}", summary.cluster));
+        }
+
+        fn warning(&self, message: &str) {
+            self.0.lock().unwrap().push(message.to_string());
+        }
+    }
+
+    fn args(yes: bool) -> JanitorArgs {
+        JanitorArgs {
+            older_than: std::time::Duration::from_secs(3600),
+            regions: Vec::new(),
+            yes,
+            teardown: TeardownArgs {
+                keep_volumes: false,
+                wait: std::time::Duration::from_secs(60),
+            },
+        }
+    }
+
+    fn stale() -> Stale {
+        Stale {
+            kind: StaleKind::Cluster,
+            cluster: "old".into(),
+            region: "us-east-1".into(),
+            age_seconds: Some(7200),
+            resources: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn removes_nothing_when_a_region_could_not_be_read_or_without_yes() {
+        let ctx = Context::new(None, Env::default()).unwrap();
+        let shown = Record::default();
+        let report = |failures| JanitorReport {
+            regions: vec!["us-east-1".into(), "eu-west-1".into()],
+            older_than_seconds: 3600,
+            stale: vec![stale()],
+            undated: Vec::new(),
+            failures,
+        };
+        let incomplete = report(vec![RegionFailure {
+            region: "eu-west-1".into(),
+            message: "AccessDenied".into(),
+        }]);
+        let err = remove(&ctx, &args(true), &incomplete, &shown)
+            .await
+            .unwrap_err();
+        assert!(err.downcast_ref::<DiscoveryError>().is_some(), "{err}");
+
+        remove(&ctx, &args(false), &report(Vec::new()), &shown)
+            .await
+            .unwrap();
+        assert!(shown.0.lock().unwrap().is_empty());
+    }
+}

@@ -18,8 +18,20 @@ pub async fn bootstrap(args: &RegionArgs) -> Result<StateBucket> {
 }
 
 /// `token`: a bearer token for the cluster, as `--role-arn` when given.
+/// The token is signed locally, so a mistyped flag would give a token that
+/// only fails later, in kubectl: every flag is checked first.
 pub async fn token(args: &TokenArgs) -> Result<Token> {
     check_region(&args.region)?;
+    if !is_eks_name(&args.cluster) {
+        return Err(flag_error(
+            "--cluster",
+            format!(
+                "{:?} is not an EKS cluster name (1 to 100 letters, digits, '-' and '_', starting with a letter or digit)",
+                args.cluster
+            ),
+        )
+        .into());
+    }
     if let Some(arn) = &args.role_arn
         && !is_role_arn(arn)
     {
@@ -31,6 +43,15 @@ pub async fn token(args: &TokenArgs) -> Result<Token> {
     }
     let aws = Aws::connect_as(&args.region, args.role_arn.as_deref()).await;
     Ok(token::token(&aws, &args.cluster).await?)
+}
+
+/// What EKS accepts as a cluster name.
+fn is_eks_name(name: &str) -> bool {
+    (1..=100).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `arn:<partition>:iam::<12-digit account>:role/<path and name>`.
@@ -52,6 +73,15 @@ fn is_role_arn(arn: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eks_names() {
+        assert!(is_eks_name("terrace-us-east-1"));
+        assert!(is_eks_name("Legacy_Cluster2"));
+        for bad in ["", "-c", "c c", "c.d", &"c".repeat(101)] {
+            assert!(!is_eks_name(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn role_arns() {

@@ -10,7 +10,8 @@ use terrace::aws::Aws;
 use terrace::aws::preflight::{self, PreflightReport};
 use terrace::cluster::terraform_check;
 use terrace::config::{self, ClusterSpec, Nat, Request};
-use terrace::terraform::Terraform;
+use terrace::ops::{Context, Env};
+use terrace::terraform::{BinaryError, Terraform};
 
 fn spec(region: &str) -> ClusterSpec {
     config::load(
@@ -22,6 +23,11 @@ fn spec(region: &str) -> ClusterSpec {
         terrace::addons::Catalog::embedded().unwrap().schema(),
     )
     .unwrap()
+}
+
+/// The Terraform binary the way a command finds it.
+fn found_terraform() -> Result<Terraform, BinaryError> {
+    Context::new(None, Env::from_process()).unwrap().terraform()
 }
 
 fn check<'a>(report: &'a PreflightReport, name: &str) -> &'a preflight::Check {
@@ -49,7 +55,7 @@ async fn a_clean_account_passes_every_check() {
     let account = moto::account().await;
     let spec = spec("us-east-1");
     let aws = Aws::from_config(account.sdk_config("us-east-1").await);
-    let report = preflight::run(&spec, &aws, terraform_check(&Terraform::find())).await;
+    let report = preflight::run(&spec, &aws, terraform_check(&found_terraform())).await;
     assert!(report.passed, "{report:#?}");
     assert_eq!(report.account.as_deref(), Some(account.id.as_str()));
     let names: Vec<&str> = report.checks.iter().map(|c| c.name).collect();
@@ -71,7 +77,7 @@ async fn resources_terrace_already_owns_do_not_block_a_rerun() {
     seed::eks_cluster(&account, "eu-west-1", &spec.name, &tags).await;
     seed::iam_role(&account, &spec.names.cluster_role, &tags).await;
     let aws = Aws::from_config(account.sdk_config("eu-west-1").await);
-    let report = preflight::run(&spec, &aws, terraform_check(&Terraform::find())).await;
+    let report = preflight::run(&spec, &aws, terraform_check(&found_terraform())).await;
     assert!(report.passed, "{report:#?}");
     assert!(
         check(&report, "cluster name")
@@ -176,7 +182,7 @@ async fn unreachable_aws_fails_every_aws_check_and_still_runs_them_all() {
     let report = preflight::run(
         &spec("us-east-1"),
         &Aws::from_config(config),
-        terraform_check(&Terraform::find()),
+        terraform_check(&found_terraform()),
     )
     .await;
     let failed: Vec<&str> = report

@@ -12,14 +12,17 @@ use std::time::Instant;
 use terrace::config::{self, Request};
 use terrace::progress::{Collect, Discard};
 use terrace::render::{self, Outputs};
-use terrace::terraform::{Backend, RunError, Runner, Terraform};
+use terrace::terraform::{Backend, RunError, Runner};
 
 const REGION: &str = "us-east-1";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_terraform_applies_and_destroys_the_default_cluster_against_the_emulator() {
     terrace::tls::install_crypto_provider();
-    let terraform = Terraform::find().expect("terraform on PATH (or TERRACE_TERRAFORM)");
+    let terraform = terrace::ops::Context::new(None, terrace::ops::Env::from_process())
+        .unwrap()
+        .terraform()
+        .expect("terraform on PATH (or TERRACE_TERRAFORM)");
     let account = support::moto::account_with_eks_shim().await;
     let sdk = account.sdk_config(REGION).await;
 

@@ -1,7 +1,7 @@
 //! Finding the Terraform binary and checking its version.
 //!
 //! `TERRACE_TERRAFORM` names it explicitly; otherwise `terraform` on `PATH`,
-//! then `tofu`. OpenTofu answers `version -json` with the same
+//! then `tofu` (both read by `ops::Env` and passed in). OpenTofu answers `version -json` with the same
 //! `terraform_version` field.
 
 use std::ffi::OsString;
@@ -64,16 +64,6 @@ pub struct Terraform {
 }
 
 impl Terraform {
-    /// Finds the binary from this process's environment and checks its
-    /// version: for tests and tools without an `ops::Context`, which finds
-    /// it once per run with [`find_in`](Terraform::find_in).
-    pub fn find() -> Result<Terraform, BinaryError> {
-        Terraform::find_in(
-            std::env::var_os("TERRACE_TERRAFORM"),
-            std::env::var_os("PATH"),
-        )
-    }
-
     /// Finds the binary: `explicit` (`TERRACE_TERRAFORM`) if set, else on
     /// `path_var`; and checks its version.
     pub fn find_in(

@@ -30,6 +30,7 @@ pub struct Layer {
     pub endpoint: Option<EndpointLayer>,
     pub system_nodes: Option<NodesLayer>,
     pub logs: Option<LogsLayer>,
+    pub access: Option<AccessLayer>,
     pub addons: Option<BTreeMap<String, AddonLayer>>,
 }
 
@@ -72,6 +73,12 @@ pub struct NodesLayer {
 #[serde(deny_unknown_fields)]
 pub struct LogsLayer {
     pub retention_days: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLayer {
+    pub admins: Option<Vec<String>>,
 }
 
 /// `addons.<name>:` — `enabled` plus the settings the addon declares.

@@ -42,6 +42,7 @@ pub struct ClusterSpec {
     pub endpoint: Endpoint,
     pub system_nodes: SystemNodes,
     pub logs: Logs,
+    pub access: Access,
     /// Every addon of the catalog, enabled or not, with its settings.
     pub addons: BTreeMap<String, AddonSpec>,
     pub names: Names,
@@ -91,6 +92,13 @@ impl SystemNodes {
 #[derive(Debug, Clone, Serialize)]
 pub struct Logs {
     pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Access {
+    /// IAM role and user ARNs with cluster-admin access (EKS access
+    /// entries with `AmazonEKSClusterAdminPolicy`), sorted, no duplicates.
+    pub admins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::file::{ConfigFile, Layer};
 use super::{
-    AddonSchema, AddonSpec, Arch, Cidr, ClusterSpec, ConfigError, Endpoint, Location, Logs,
-    Network, Problem, SUPPORTED_VERSIONS, SystemNodes, regions,
+    Access, AddonSchema, AddonSpec, Arch, Cidr, ClusterSpec, ConfigError, Endpoint, Location,
+    Logs, Network, Problem, SUPPORTED_VERSIONS, SystemNodes, regions,
 };
 use crate::model::Names;
 use crate::model::dns::{DNS_LABEL_RULE, is_dns_label};
@@ -385,6 +385,7 @@ fn resolve_cluster(
             ),
         ));
     }
+    let access = resolve_access(sources, problems);
     let addons = resolve_addons(sources, catalog, problems);
 
     let identity_addons = catalog
@@ -420,9 +421,64 @@ fn resolve_cluster(
         logs: Logs {
             retention_days: days,
         },
+        access: access?,
         addons,
         names,
     })
+}
+
+/// `access.admins`: IAM role or user ARNs, the way an EKS access entry
+/// takes them (an STS assumed-role ARN is refused with the role ARN to use).
+fn resolve_access(sources: &[Source<'_>], problems: &mut Vec<Problem>) -> Option<Access> {
+    let (admins, origin) = pick(sources, |l| l.access.as_ref()?.admins.as_ref())?;
+    let before = problems.len();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, arn) in admins.iter().enumerate() {
+        let field = format!("access.admins[{i}]");
+        if let Err(message) = check_principal_arn(arn) {
+            problems.push(origin.problem(&field, message));
+        } else if !seen.insert(arn.clone()) {
+            problems.push(origin.problem(&field, format!("{arn:?} is listed twice")));
+        }
+    }
+    (problems.len() == before).then(|| Access {
+        admins: seen.into_iter().collect(),
+    })
+}
+
+const PRINCIPAL_RULE: &str =
+    "must be an IAM role or user ARN, arn:aws:iam::<12-digit account>:role/<name> or :user/<name>";
+
+fn check_principal_arn(arn: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [prefix, partition, service, region, account, resource] = parts[..] else {
+        return Err(format!("{arn:?} {PRINCIPAL_RULE}"));
+    };
+    let partitions = ["aws", "aws-cn", "aws-us-gov"];
+    let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    if prefix != "arn" || !partitions.contains(&partition) || !region.is_empty() || !account_ok {
+        return Err(format!("{arn:?} {PRINCIPAL_RULE}"));
+    }
+    if service == "sts" && resource.starts_with("assumed-role/") {
+        let role = resource.split('/').nth(1).unwrap_or("<role>");
+        return Err(format!(
+            "{arn:?} is a role session, not a principal EKS can grant access to; use the role ARN arn:{partition}:iam::{account}:role/{role}"
+        ));
+    }
+    let name_ok = |name: &str| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
+    };
+    match resource.split_once('/') {
+        Some(("role" | "user", name))
+            if service == "iam" && name_ok(name) && !name.ends_with('/') =>
+        {
+            Ok(())
+        }
+        _ => Err(format!("{arn:?} {PRINCIPAL_RULE}")),
+    }
 }
 
 fn resolve_network(sources: &[Source<'_>], problems: &mut Vec<Problem>) -> Option<Network> {
@@ -735,5 +791,39 @@ mod tests {
         let spec = spec.unwrap();
         assert_eq!(spec.name, "terrace-us-east-1");
         assert_eq!(spec.system_nodes.desired, 2);
+    }
+
+    #[test]
+    fn admin_principals() {
+        for good in [
+            "arn:aws:iam::123456789012:role/ci",
+            "arn:aws:iam::123456789012:role/team/on-call",
+            "arn:aws:iam::123456789012:user/alice@example.com",
+            "arn:aws-us-gov:iam::123456789012:role/ci",
+        ] {
+            assert_eq!(check_principal_arn(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "ci",
+            "arn:aws:iam::12345:role/ci",
+            "arn:aws:iam:us-east-1:123456789012:role/ci",
+            "arn:aws:iam::123456789012:group/admins",
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:s3:::bucket",
+            "arn:aws:iam::123456789012:role/has space",
+        ] {
+            let err = check_principal_arn(bad).unwrap_err();
+            assert!(
+                err.contains("must be an IAM role or user ARN"),
+                "{bad}: {err}"
+            );
+        }
+        let session =
+            check_principal_arn("arn:aws:sts::123456789012:assumed-role/ci/runner-42").unwrap_err();
+        assert!(
+            session.contains("use the role ARN arn:aws:iam::123456789012:role/ci"),
+            "{session}"
+        );
     }
 }

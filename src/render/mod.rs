@@ -228,6 +228,7 @@ fn base_context(spec: &ClusterSpec, outputs: &Outputs, enabled: &[&Addon]) -> te
             "endpoint": spec.endpoint,
             "system_nodes": spec.system_nodes,
             "logs": spec.logs,
+            "access": spec.access,
         }),
     );
     ctx.insert("names", &spec.names);

@@ -86,7 +86,10 @@ async fn command(ctx: &Context, command: Command, printer: &Printer) -> Result<(
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     let cluster = err.downcast_ref::<cluster::ClusterError>();
     if err.downcast_ref::<ConfigError>().is_some()
-        || matches!(cluster, Some(cluster::ClusterError::Config(_)))
+        || matches!(
+            cluster,
+            Some(cluster::ClusterError::Config(_) | cluster::ClusterError::Refused { .. })
+        )
     {
         EXIT_USAGE
     } else if err.downcast_ref::<aws::preflight::Refused>().is_some()

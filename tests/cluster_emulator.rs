@@ -272,6 +272,20 @@ async fn up_to_the_addon_boundary_rerun_resume_then_down_leaves_nothing() {
     assert_eq!(outcome(&summary, "addons"), "failed");
 
     // down --plan: what destroy and the sweep would remove, removing nothing.
+    // Leftovers of the controllers inside the cluster's own subnets (which
+    // would block terraform destroy), and a load balancer of this cluster
+    // and of another one elsewhere.
+    let (vpc, private) =
+        support::leftovers::cluster_network(&machine.account, REGION, CLUSTER).await;
+    let inside = support::leftovers::Seeder::within(
+        &machine.account,
+        REGION,
+        &vpc,
+        [&private[0], &private[1]],
+    )
+    .await
+    .in_vpc_leftovers(CLUSTER)
+    .await;
     let seeder = support::leftovers::Seeder::new(&machine.account, REGION).await;
     let ours = seeder
         .load_balancer("k8s-ours", &[("elbv2.k8s.aws/cluster", CLUSTER)])
@@ -283,21 +297,40 @@ async fn up_to_the_addon_boundary_rerun_resume_then_down_leaves_nothing() {
     let plan = machine.run(&[&down[..], &["--plan"]].concat());
     assert_eq!(plan.status.code(), Some(0), "{}", show(&plan));
     let (_, summary) = parse(&plan);
+    assert_eq!(summary["summary"]["gate"]["proceed"], true, "{summary}");
     let planned = &summary["summary"]["plan"];
     assert!(
         planned["terraform"].as_array().unwrap().len() > 50,
         "{planned}"
     );
-    let sweep_ids: Vec<&str> = planned["sweep"]["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap())
-        .collect();
+    let item_ids = |items: &Value| -> std::collections::BTreeSet<String> {
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut leftovers: std::collections::BTreeSet<String> = [
+        &inside.instances,
+        &inside.load_balancers,
+        &inside.enis,
+        &inside.security_groups,
+    ]
+    .into_iter()
+    .flatten()
+    .cloned()
+    .collect();
+    leftovers.insert(ours.clone());
+    let sweep_ids = item_ids(&planned["sweep"]["items"]);
     assert_eq!(
-        sweep_ids,
-        [ours.as_str()],
-        "the sweep would take exactly the controller's leftover"
+        sweep_ids, leftovers,
+        "the sweep would take exactly the controllers' leftovers"
+    );
+    assert_eq!(
+        item_ids(&planned["pre_sweep"]["items"]),
+        leftovers,
+        "all of them are the pre-sweep's kinds"
     );
     assert!(
         state_object_exists(&machine.account).await,
@@ -305,7 +338,9 @@ async fn up_to_the_addon_boundary_rerun_resume_then_down_leaves_nothing() {
     );
 
     // down: the API does not answer, so the drain is skipped with a warning;
-    // destroy, sweep and verify leave nothing of the cluster.
+    // the pre-sweep clears the subnets (the emulator, like EC2, refuses to
+    // delete a subnet still in use), then destroy, sweep and verify leave
+    // nothing of the cluster.
     let gone = machine.run(&[&down[..], &["--yes"]].concat());
     assert_eq!(gone.status.code(), Some(0), "{}", show(&gone));
     let (_, summary) = parse(&gone);
@@ -315,14 +350,21 @@ async fn up_to_the_addon_boundary_rerun_resume_then_down_leaves_nothing() {
         "{s}"
     );
     assert!(s["destroyed"]["remove"].as_u64().unwrap() > 50, "{s}");
-    let deleted: Vec<&str> = s["sweep"]["deleted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap())
-        .collect();
+    let mut deleted = item_ids(&s["sweep"]["deleted"]);
+    for pre in s["pre_sweeps"].as_array().unwrap() {
+        deleted.extend(item_ids(&pre["deleted"]));
+    }
     assert_eq!(deleted, sweep_ids, "down deletes what --plan listed");
+    assert_eq!(
+        item_ids(&s["pre_sweeps"][0]["deleted"]),
+        leftovers,
+        "before terraform destroy"
+    );
     assert_eq!(s["leaks"]["leaks"].as_array().unwrap().len(), 0, "{s}");
+    assert_eq!(
+        tagged_for_cluster(&machine.account, CLUSTER).await,
+        Vec::<String>::new()
+    );
     let remaining = seeder.surviving_load_balancers().await;
     assert_eq!(
         remaining,
@@ -338,6 +380,76 @@ async fn up_to_the_addon_boundary_rerun_resume_then_down_leaves_nothing() {
     // Again, on nothing: still succeeds.
     let again = machine.run(&[&down[..], &["--yes"]].concat());
     assert_eq!(again.status.code(), Some(0), "{}", show(&again));
+}
+
+/// What the account still holds tagged `terrace.dev/cluster=<cluster>`,
+/// asked of the Tagging API and of IAM (which it does not cover); a KMS
+/// key scheduled for deletion and a deleted NAT gateway, which AWS keeps
+/// visible for a while, do not count.
+async fn tagged_for_cluster(account: &Account, cluster: &str) -> Vec<String> {
+    let config = account.sdk_config(REGION).await;
+    let tagging = aws_sdk_resourcegroupstagging::Client::new(&config);
+    let kms = aws_sdk_kms::Client::new(&config);
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let found = tagging
+        .get_resources()
+        .tag_filters(
+            aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+                .key("terrace.dev/cluster")
+                .values(cluster)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut left = Vec::new();
+    for arn in found
+        .resource_tag_mapping_list()
+        .iter()
+        .filter_map(|m| m.resource_arn())
+    {
+        let id = arn.rsplit('/').next().unwrap();
+        let gone = if arn.contains(":kms:") {
+            kms.describe_key().key_id(id).send().await.is_ok_and(|k| {
+                k.key_metadata()
+                    .and_then(|m| m.key_state())
+                    .map(|s| s.as_str())
+                    == Some("PendingDeletion")
+            })
+        } else if arn.contains(":natgateway/") {
+            ec2.describe_nat_gateways()
+                .nat_gateway_ids(id)
+                .send()
+                .await
+                .is_ok_and(|o| {
+                    o.nat_gateways()
+                        .iter()
+                        .all(|n| n.state().map(|s| s.as_str()) == Some("deleted"))
+                })
+        } else {
+            false
+        };
+        if !gone {
+            left.push(arn.to_string());
+        }
+    }
+    let iam = aws_sdk_iam::Client::new(&config);
+    for role in iam.list_roles().send().await.unwrap().roles() {
+        let tags = iam
+            .list_role_tags()
+            .role_name(role.role_name())
+            .send()
+            .await
+            .unwrap();
+        if tags
+            .tags()
+            .iter()
+            .any(|t| t.key() == "terrace.dev/cluster" && t.value() == cluster)
+        {
+            left.push(role.arn().to_string());
+        }
+    }
+    left
 }
 
 fn interrupt(child: &Child) {
@@ -544,5 +656,273 @@ fn without_a_terminal_up_needs_yes() {
     assert!(
         !Path::new(&tmp.path().join(".terrace")).exists(),
         "nothing was started"
+    );
+}
+
+fn delete_state_object(account: &Account) -> impl std::future::Future<Output = ()> + '_ {
+    async move {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&account.sdk_config(REGION).await)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.delete_object()
+            .bucket(format!("terrace-state-{}-{REGION}", account.id))
+            .key(format!("clusters/{CLUSTER}/terraform.tfstate"))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_state_gone_down_removes_everything_tagged_and_nothing_else() {
+    terrace::tls::install_crypto_provider();
+    let machine = Machine::new(support::moto::account_with_eks_shim().await);
+    let up = machine.run(&[
+        "--output",
+        "json",
+        "cluster",
+        "up",
+        "--region",
+        REGION,
+        "--yes",
+        "--stop-after",
+        "outputs",
+    ]);
+    assert_eq!(up.status.code(), Some(0), "{}", show(&up));
+    let (vpc, private) =
+        support::leftovers::cluster_network(&machine.account, REGION, CLUSTER).await;
+    support::leftovers::Seeder::within(&machine.account, REGION, &vpc, [&private[0], &private[1]])
+        .await
+        .in_vpc_leftovers(CLUSTER)
+        .await;
+    // Another Terrace cluster in the region, and untagged look-alikes
+    // whose names carry this cluster's.
+    let other = support::stack::seed(
+        &machine.account,
+        REGION,
+        "acme-us-east-1",
+        &support::stack::tags_for(Some("acme-us-east-1")),
+        true,
+        1,
+    )
+    .await;
+    let decoy = support::stack::seed(
+        &machine.account,
+        REGION,
+        &format!("{CLUSTER}-look-alike"),
+        &support::stack::tags_for(None),
+        false,
+        2,
+    )
+    .await;
+    delete_state_object(&machine.account).await;
+    assert!(!state_object_exists(&machine.account).await);
+
+    let gone = machine.run(&[
+        "--output", "json", "cluster", "down", "--region", REGION, "--yes",
+    ]);
+    assert_eq!(gone.status.code(), Some(0), "{}", show(&gone));
+    let (_, summary) = parse(&gone);
+    let s = &summary["summary"];
+    assert!(
+        s["warnings"].to_string().contains("no Terraform state"),
+        "{s}"
+    );
+    assert!(
+        s.get("destroyed").is_none(),
+        "no terraform destroy without state: {s}"
+    );
+    assert!(
+        s["gate"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("carries terrace.dev/managed-by=terrace"),
+        "{s}"
+    );
+    assert_eq!(s["leaks"]["leaks"].as_array().unwrap().len(), 0, "{s}");
+    assert_eq!(
+        tagged_for_cluster(&machine.account, CLUSTER).await,
+        Vec::<String>::new()
+    );
+    assert!(
+        aws_sdk_eks::Client::new(&machine.account.sdk_config(REGION).await)
+            .describe_cluster()
+            .name(CLUSTER)
+            .send()
+            .await
+            .is_err(),
+        "the EKS cluster is gone"
+    );
+    assert_eq!(
+        support::stack::surviving(&machine.account, REGION, &other).await,
+        other.ids,
+        "the other Terrace cluster was touched"
+    );
+    assert_eq!(
+        support::stack::surviving(&machine.account, REGION, &decoy).await,
+        decoy.ids,
+        "an untagged look-alike was touched"
+    );
+}
+
+#[tokio::test]
+async fn down_refuses_a_same_named_cluster_that_is_not_terraces() {
+    terrace::tls::install_crypto_provider();
+    let machine = Machine::new(support::moto::account_with_eks_shim().await);
+    // Someone else's cluster that happens to have Terrace's default name,
+    // with a load balancer of its LB controller.
+    let theirs = support::stack::seed(&machine.account, REGION, CLUSTER, &[], true, 0).await;
+    let subnets = theirs.all("subnet");
+    let inside = support::leftovers::Seeder::within(
+        &machine.account,
+        REGION,
+        theirs.id("vpc"),
+        [&subnets[0], &subnets[1]],
+    )
+    .await
+    .in_vpc_leftovers(CLUSTER)
+    .await;
+    let seeder = support::leftovers::Seeder::within(
+        &machine.account,
+        REGION,
+        theirs.id("vpc"),
+        [&subnets[0], &subnets[1]],
+    )
+    .await;
+
+    for extra in [&["--yes"][..], &["--plan"][..]] {
+        let output = machine.run(
+            &[
+                &["--output", "json", "cluster", "down", "--region", REGION][..],
+                extra,
+            ]
+            .concat(),
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{extra:?}: {}",
+            show(&output)
+        );
+        let (events, summary) = parse(&output);
+        assert_eq!(summary["summary"]["gate"]["proceed"], false, "{summary}");
+        let error = events
+            .iter()
+            .find(|e| e["event"] == "error")
+            .expect("an error event");
+        let text = error["problems"][0].as_str().unwrap();
+        assert!(
+            text.contains("is not Terrace's") && text.contains("terrace.dev/managed-by=terrace"),
+            "{text}"
+        );
+        assert!(
+            summary["summary"].get("drain").is_none() && summary["summary"].get("sweep").is_none()
+        );
+    }
+    assert_eq!(
+        support::stack::surviving(&machine.account, REGION, &theirs).await,
+        theirs.ids,
+        "nothing of the other cluster changed"
+    );
+    assert_eq!(seeder.surviving(&inside).await.len(), inside.len());
+}
+
+#[tokio::test]
+async fn down_refuses_leftovers_that_only_a_controller_tagged() {
+    terrace::tls::install_crypto_provider();
+    let machine = Machine::new(support::moto::account_with_eks_shim().await);
+    let seeder = support::leftovers::Seeder::new(&machine.account, REGION).await;
+    let lb = seeder
+        .load_balancer("k8s-foreign", &[("elbv2.k8s.aws/cluster", CLUSTER)])
+        .await;
+    let output = machine.run(&[
+        "--output", "json", "cluster", "down", "--region", REGION, "--yes",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", show(&output));
+    let (_, summary) = parse(&output);
+    let reason = summary["summary"]["gate"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("nothing says it was Terrace's") && reason.contains(&lb),
+        "{reason}"
+    );
+    assert_eq!(seeder.surviving_load_balancers().await, [lb]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_api_that_refuses_us_is_a_warning_and_the_pre_sweep_clears_the_vpc() {
+    terrace::tls::install_crypto_provider();
+    let machine = Machine::new(support::moto::account_with_eks_shim().await);
+    let ours = support::stack::seed(
+        &machine.account,
+        REGION,
+        CLUSTER,
+        &support::stack::tags_for(Some(CLUSTER)),
+        true,
+        0,
+    )
+    .await;
+    let subnets = ours.all("subnet");
+    let inside = support::leftovers::Seeder::within(
+        &machine.account,
+        REGION,
+        ours.id("vpc"),
+        [&subnets[0], &subnets[1]],
+    )
+    .await
+    .in_vpc_leftovers(CLUSTER)
+    .await;
+    let api = support::kube::refusing_api();
+    let answer = reqwest::Client::new()
+        .post(format!("{}/_shim/endpoint", machine.account.endpoint))
+        .body(
+            serde_json::json!({
+                "access_key": machine.account.access_key_id,
+                "cluster": CLUSTER,
+                "endpoint": api,
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+
+    let output = machine.run(&[
+        "--output", "json", "cluster", "down", "--region", REGION, "--yes",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    let (_, summary) = parse(&output);
+    let s = &summary["summary"];
+    let warnings = s["warnings"].to_string();
+    assert!(
+        warnings.contains("drain skipped: arn:aws:sts::")
+            && warnings.contains(
+                "has no access to the cluster; controller-created resources are swept instead"
+            ),
+        "{warnings}"
+    );
+    let pre_swept: std::collections::BTreeSet<String> = s["pre_sweeps"][0]["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    let expected: std::collections::BTreeSet<String> = [
+        &inside.instances,
+        &inside.load_balancers,
+        &inside.enis,
+        &inside.security_groups,
+    ]
+    .into_iter()
+    .flatten()
+    .cloned()
+    .collect();
+    assert_eq!(pre_swept, expected, "{s}");
+    assert_eq!(s["leaks"]["leaks"].as_array().unwrap().len(), 0, "{s}");
+    assert_eq!(
+        support::stack::surviving(&machine.account, REGION, &ours).await,
+        []
     );
 }

@@ -310,7 +310,7 @@ async fn keep_volumes_leaves_claims_and_a_stuck_load_balancer_is_a_bounded_warni
         report
             .waits
             .iter()
-            .any(|w| w.what == "Karpenter NodeClaims" && !w.completed)
+            .any(|w| w.what == "NodeClaims" && !w.completed)
     );
     assert!(
         !report
@@ -354,4 +354,25 @@ async fn an_api_that_does_not_answer_is_a_distinct_error_at_once() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn an_api_that_refuses_us_is_forbidden_not_unreachable() {
+    terrace::tls::install_crypto_provider();
+    let endpoint = support::kube::refusing_api();
+    let config = kube::Config::new(endpoint.parse().unwrap());
+    let client = kube::Client::try_from(config).unwrap();
+    let account = moto::account().await;
+    let aws = Aws::from_config(account.sdk_config(REGION).await);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(dir.path(), REGION, CLUSTER, &[CLUSTER]);
+    let opts = DrainOptions {
+        keep_volumes: false,
+        deadline: Duration::from_secs(60),
+    };
+    let result = drain(client, &spec, &opts, &aws, &Collect::default()).await;
+    match result {
+        Err(DrainError::Forbidden(message)) => assert!(message.contains("401"), "{message}"),
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use support::leftovers::{Seeded, Seeder, spec};
 use support::moto;
+use support::stack;
 use terrace::aws::Aws;
 use terrace::progress::Collect;
 use terrace::teardown::{self, Kind, Options};
@@ -41,6 +42,7 @@ fn options(keep_volumes: bool) -> Options {
     Options {
         keep_volumes,
         deadline: Duration::from_secs(20),
+        ..Options::default()
     }
 }
 
@@ -230,4 +232,138 @@ async fn verify_names_tagged_survivors_the_sweep_does_not_handle() {
     assert_eq!(report.leaks[0].id, vpc);
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["leaks"][0]["id"], vpc.as_str());
+}
+
+/// What an A-tagged stack and A's in-VPC controller leftovers should be
+/// listed as, by kind name.
+fn expected(stack: &stack::Stack, inside: &Seeded) -> BTreeSet<(String, String)> {
+    let mut out: BTreeSet<(String, String)> = stack
+        .ids
+        .iter()
+        .map(|(k, id)| (k.to_string(), id.clone()))
+        .collect();
+    for (kind, list) in [
+        ("instance", &inside.instances),
+        ("load-balancer", &inside.load_balancers),
+        ("network-interface", &inside.enis),
+        ("security-group", &inside.security_groups),
+    ] {
+        for id in list {
+            out.insert((kind.to_string(), id.clone()));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_sweep_alone_removes_every_kind_terrace_creates_in_dependency_order() {
+    terrace::tls::install_crypto_provider();
+    // Behind the EKS shim: EKS parts exist, and EC2 refuses to delete a
+    // subnet, group or VPC still in use, so a wrong order fails here.
+    let account = moto::account_with_eks_shim().await;
+    let a = stack::seed(&account, REGION, A, &stack::tags_for(Some(A)), true, 0).await;
+    let b = stack::seed(&account, REGION, B, &stack::tags_for(Some(B)), true, 1).await;
+    let look_alike = format!("{A}-look-alike");
+    let decoy = stack::seed(
+        &account,
+        REGION,
+        &look_alike,
+        &stack::tags_for(None),
+        false,
+        2,
+    )
+    .await;
+    let subnets = a.all("subnet");
+    let inside = Seeder::within(&account, REGION, a.id("vpc"), [&subnets[0], &subnets[1]])
+        .await
+        .in_vpc_leftovers(A)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(dir.path(), REGION, A, &[A, B]);
+    let aws = Aws::from_config(account.sdk_config(REGION).await);
+
+    // The emulator refuses what EC2 refuses: the subnet holds the load
+    // balancer's interfaces and the instance.
+    let ec2 = aws_sdk_ec2::Client::new(&account.sdk_config(REGION).await);
+    let refused = ec2
+        .delete_subnet()
+        .subnet_id(&subnets[0])
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_ec2::error::ProvideErrorMetadata::code(&refused),
+        Some("DependencyViolation"),
+        "{refused:?}"
+    );
+
+    let inventory = teardown::inventory(&aws, &spec, &options(false))
+        .await
+        .unwrap();
+    let listed: BTreeSet<(String, String)> = inventory
+        .items
+        .iter()
+        .filter(|i| {
+            !(i.kind == Kind::SecurityGroup
+                && i.name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("eks-cluster-sg-")))
+        })
+        .map(|i| (i.kind.as_str().to_string(), i.id.clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        expected(&a, &inside),
+        "the inventory is A's, every kind"
+    );
+    let order: Vec<Kind> = inventory.items.iter().map(|i| i.kind).collect();
+    assert!(order.is_sorted(), "listed in deletion order: {order:?}");
+
+    let report = teardown::sweep(&aws, &spec, &options(false), &Collect::default())
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+
+    let left = stack::surviving(&account, REGION, &a).await;
+    assert_eq!(left, [], "A survived the sweep");
+    assert_eq!(
+        stack::surviving(&account, REGION, &b).await,
+        b.ids,
+        "the other Terrace cluster was touched"
+    );
+    assert_eq!(
+        stack::surviving(&account, REGION, &decoy).await,
+        decoy.ids,
+        "an untagged look-alike was touched"
+    );
+    let key = aws_sdk_kms::Client::new(&account.sdk_config(REGION).await)
+        .describe_key()
+        .key_id(a.id("kms-key"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        key.key_metadata()
+            .and_then(|m| m.key_state())
+            .map(|s| s.as_str()),
+        Some("PendingDeletion"),
+        "a KMS key is scheduled for deletion, not deleted"
+    );
+    let aliases = aws_sdk_kms::Client::new(&account.sdk_config(REGION).await)
+        .list_aliases()
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<&str> = aliases
+        .aliases()
+        .iter()
+        .filter_map(|a| a.alias_name())
+        .collect();
+    assert!(!names.contains(&format!("alias/{A}").as_str()), "{names:?}");
+    assert!(names.contains(&format!("alias/{B}").as_str()), "{names:?}");
+
+    let leaks = teardown::verify(&aws, &spec, &options(false))
+        .await
+        .unwrap();
+    assert!(leaks.is_clean(), "{:?}", leaks.leaks);
 }

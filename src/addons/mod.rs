@@ -57,6 +57,65 @@ pub struct ReleaseManifest {
     pub sha256: String,
 }
 
+/// A Kubernetes resource type named in `addon.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceType {
+    /// `group/version`, e.g. `karpenter.sh/v1`.
+    pub api_version: String,
+    pub kind: String,
+    /// The lowercase plural the API serves it under (`nodepools`).
+    pub plural: String,
+}
+
+impl ResourceType {
+    /// `(group, version)`.
+    pub fn group_version(&self) -> (&str, &str) {
+        self.api_version
+            .split_once('/')
+            .unwrap_or(("", self.api_version.as_str()))
+    }
+}
+
+/// When the drain deletes an addon's custom resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DrainStage {
+    /// With Ingresses and LoadBalancer Services, before the drain waits
+    /// for the load balancers to go.
+    LoadBalancers,
+    /// Before the drain waits for the nodes and their instances to go.
+    Nodes,
+    /// Once the nodes are gone.
+    Last,
+}
+
+/// One custom resource the drain deletes so the addon's controller,
+/// still running, removes what it created in AWS.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrainStep {
+    pub delete: ResourceType,
+    pub stage: DrainStage,
+    /// What the controller removes in turn, awaited (bounded) until gone.
+    pub wait_for: Option<ResourceType>,
+}
+
+/// `teardown:` in addon.yaml: what `down` must know about the addon.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Teardown {
+    /// Objects whose `spec.syncPolicy.automated` the drain removes first,
+    /// so the GitOps engine recreates nothing (Argo CD's Applications).
+    #[serde(default)]
+    pub pause: Vec<ResourceType>,
+    #[serde(default)]
+    pub drain: Vec<DrainStep>,
+    /// The setting (of type `domains`) naming the Route53 zones where the
+    /// addon owns records: the sweep deletes the cluster's records there.
+    pub dns_zones: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AddonFile {
@@ -70,6 +129,8 @@ struct AddonFile {
     depends_on: Vec<String>,
     #[serde(default)]
     settings: BTreeMap<String, SettingDef>,
+    #[serde(default)]
+    teardown: Teardown,
 }
 
 /// One addon folder.
@@ -84,6 +145,7 @@ pub struct Addon {
     pub service_account: Option<String>,
     pub depends_on: Vec<String>,
     pub settings: BTreeMap<String, SettingDef>,
+    pub teardown: Teardown,
     /// Argo CD sync wave: one more than the highest wave it depends on.
     pub sync_wave: u32,
     pub values_template: Option<&'static str>,
@@ -171,6 +233,26 @@ impl Catalog {
     pub fn names(&self) -> Vec<&str> {
         self.addons.iter().map(|a| a.name.as_str()).collect()
     }
+
+    /// The drain's steps of `stage`, from every addon (an addon that is
+    /// not installed has no objects of its kinds, so listing finds none).
+    pub fn drain_steps(&self, stage: DrainStage) -> impl Iterator<Item = &DrainStep> {
+        self.addons
+            .iter()
+            .flat_map(|a| a.teardown.drain.iter())
+            .filter(move |s| s.stage == stage)
+    }
+
+    /// The resource types whose automated sync the drain removes first.
+    pub fn paused(&self) -> impl Iterator<Item = &ResourceType> {
+        self.addons.iter().flat_map(|a| a.teardown.pause.iter())
+    }
+
+    /// The GitOps engine (the addon whose objects the drain pauses): where
+    /// its Applications and workloads live, for `addons status`.
+    pub fn gitops(&self) -> Option<&Addon> {
+        self.addons.iter().find(|a| !a.teardown.pause.is_empty())
+    }
 }
 
 fn load_addon(folder: &'static Dir<'static>) -> Result<Addon, CatalogError> {
@@ -223,6 +305,7 @@ fn load_addon(folder: &'static Dir<'static>) -> Result<Addon, CatalogError> {
             return Err(invalid(format!("settings.{key}: an enum needs `values`")));
         }
     }
+    check_teardown(&file.teardown, &file.settings).map_err(invalid)?;
     let policy_template = text("policy.tf.tera")?;
     if policy_template.is_some() && file.service_account.is_none() {
         return Err(invalid(
@@ -261,11 +344,51 @@ fn load_addon(folder: &'static Dir<'static>) -> Result<Addon, CatalogError> {
         service_account: file.service_account,
         depends_on: file.depends_on,
         settings: file.settings,
+        teardown: file.teardown,
         sync_wave: 0,
         values_template,
         policy_template,
         manifest_templates,
     })
+}
+
+fn check_teardown(
+    teardown: &Teardown,
+    settings: &BTreeMap<String, SettingDef>,
+) -> Result<(), String> {
+    let types =
+        teardown
+            .pause
+            .iter()
+            .map(|r| ("teardown.pause", r))
+            .chain(teardown.drain.iter().flat_map(|s| {
+                std::iter::once(("teardown.drain.delete", &s.delete))
+                    .chain(s.wait_for.iter().map(|w| ("teardown.drain.wait_for", w)))
+            }));
+    for (field, r) in types {
+        let (group, version) = r.group_version();
+        let plural_ok = !r.plural.is_empty()
+            && r.plural
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if group.is_empty() || version.is_empty() || r.kind.is_empty() || !plural_ok {
+            return Err(format!(
+                "{field}: {} needs api_version group/version, a kind and a lowercase plural",
+                r.kind
+            ));
+        }
+    }
+    if let Some(setting) = &teardown.dns_zones {
+        match settings.get(setting) {
+            Some(def) if def.kind == SettingType::Domains => {}
+            _ => {
+                return Err(format!(
+                    "teardown.dns_zones: {setting:?} is not a setting of type domains"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sorts addons so each follows its dependencies (ties by name) and sets
@@ -328,6 +451,7 @@ mod tests {
             service_account: None,
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
             settings: BTreeMap::new(),
+            teardown: Teardown::default(),
             sync_wave: 0,
             values_template: None,
             policy_template: None,
@@ -361,5 +485,75 @@ mod tests {
             order(vec![stub("a", &["zz"])]),
             Err(CatalogError::Invalid { .. })
         ));
+    }
+
+    /// Install, status and teardown read an addon's folder only: a new
+    /// folder brings its Application, its drain steps and its DNS zones
+    /// setting with it, and no Rust names it.
+    #[test]
+    fn a_new_addon_folder_brings_its_own_teardown() {
+        static NEW: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/tests/fixtures/new-addon");
+        let catalog = Catalog::from_dir(&NEW).expect("the new folder is a valid catalog");
+        let addon = catalog.get("log-shipper").unwrap();
+        assert_eq!(addon.kind, Kind::Helm);
+        assert!(addon.values_template.is_some());
+        let steps: Vec<&str> = catalog
+            .drain_steps(DrainStage::LoadBalancers)
+            .map(|s| s.delete.kind.as_str())
+            .collect();
+        assert_eq!(steps, ["Pipeline"]);
+        let step = catalog
+            .drain_steps(DrainStage::LoadBalancers)
+            .next()
+            .unwrap();
+        assert_eq!(step.delete.group_version(), ("logs.example.com", "v1"));
+        assert_eq!(step.wait_for.as_ref().unwrap().plural, "sinks");
+        assert_eq!(addon.teardown.dns_zones.as_deref(), Some("status_zones"));
+        assert!(catalog.gitops().is_none());
+    }
+
+    #[test]
+    fn the_shipped_teardown_sections() {
+        let catalog = Catalog::embedded().unwrap();
+        assert_eq!(catalog.gitops().map(|a| a.name.as_str()), Some("argocd"));
+        let kinds = |stage| {
+            catalog
+                .drain_steps(stage)
+                .map(|s| s.delete.kind.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kinds(DrainStage::LoadBalancers), ["TargetGroupBinding"]);
+        assert_eq!(kinds(DrainStage::Nodes), ["NodePool"]);
+        assert_eq!(kinds(DrainStage::Last), ["EC2NodeClass"]);
+    }
+
+    #[test]
+    fn a_dns_zones_setting_must_be_a_list_of_domains() {
+        let settings: BTreeMap<String, SettingDef> = serde_norway::from_str(
+            "policy: { type: enum, values: [sync], default: sync, help: h }",
+        )
+        .unwrap();
+        let teardown = Teardown {
+            dns_zones: Some("policy".into()),
+            ..Teardown::default()
+        };
+        let err = check_teardown(&teardown, &settings).unwrap_err();
+        assert!(
+            err.contains("\"policy\" is not a setting of type domains"),
+            "{err}"
+        );
+        let bad = Teardown {
+            pause: vec![ResourceType {
+                api_version: "v1".into(),
+                kind: "Thing".into(),
+                plural: "things".into(),
+            }],
+            ..Teardown::default()
+        };
+        assert!(
+            check_teardown(&bad, &BTreeMap::new())
+                .unwrap_err()
+                .contains("group/version")
+        );
     }
 }

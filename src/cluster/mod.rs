@@ -84,6 +84,9 @@ pub enum ClusterError {
     Leaks(Vec<String>),
     #[error("stopped: the changes were not approved")]
     Declined,
+    /// The ownership gate refused the target: nothing was touched.
+    #[error("refusing to tear down {cluster}: {reason}")]
+    Refused { cluster: String, reason: String },
     #[error("interrupted during {phase}")]
     Interrupted { phase: &'static str },
     #[error("{1}: {0}")]

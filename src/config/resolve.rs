@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::file::{ConfigFile, Layer};
 use super::{
-    Access, AddonSchema, AddonSpec, Arch, Cidr, ClusterSpec, ConfigError, Endpoint, Location,
-    Logs, Network, Problem, SUPPORTED_VERSIONS, SystemNodes, regions,
+    Access, AddonSchema, AddonSpec, Arch, Cidr, ClusterSpec, ConfigError, Endpoint, Location, Logs,
+    Network, Problem, SUPPORTED_VERSIONS, SystemNodes, regions,
 };
 use crate::model::Names;
 use crate::model::dns::{DNS_LABEL_RULE, is_dns_label};

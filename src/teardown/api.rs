@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::TeardownError;
-use crate::aws::Aws;
+use crate::aws::{Aws, sdk_message};
 
 pub(crate) struct Api {
     pub ec2: aws_sdk_ec2::Client,
@@ -15,6 +15,10 @@ pub(crate) struct Api {
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub eks: aws_sdk_eks::Client,
     pub kms: aws_sdk_kms::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub events: aws_sdk_eventbridge::Client,
     region: String,
     calls: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -28,6 +32,10 @@ impl Api {
             tagging: aws.tagging(),
             eks: aws.eks(),
             kms: aws.kms(),
+            iam: aws.iam(),
+            logs: aws.logs(),
+            sqs: aws.sqs(),
+            events: aws.events(),
             region: aws.region().to_string(),
             calls: Mutex::default(),
         }
@@ -69,4 +77,78 @@ where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
 {
     err.as_service_error().and_then(|e| e.code())
+}
+
+/// How one delete attempt ended.
+pub(crate) enum Attempt {
+    Done,
+    /// AWS refused for a reason that passes (still in use, detaching).
+    Retry(String),
+    Failed(String),
+}
+
+impl Attempt {
+    /// A delete's answer: done (also when the resource was already gone,
+    /// `gone` codes), worth another try (`busy` codes), or failed.
+    pub fn of<T, E, R>(
+        result: Result<T, aws_sdk_sts::error::SdkError<E, R>>,
+        gone: impl Fn(&str) -> bool,
+        busy: &[&str],
+    ) -> Attempt
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        match result {
+            Ok(_) => Attempt::Done,
+            Err(e) => match code(&e) {
+                Some(c) if gone(c) => Attempt::Done,
+                Some(c) if busy.contains(&c) => Attempt::Retry(sdk_message(&e)),
+                _ => Attempt::Failed(sdk_message(&e)),
+            },
+        }
+    }
+}
+
+impl Attempt {
+    /// One step of a delete that takes several calls: `Ok` to go on to the
+    /// next step (a step on something already gone counts as done), else
+    /// how the whole delete ends.
+    pub fn step(self) -> Result<(), Attempt> {
+        match self {
+            Attempt::Done => Ok(()),
+            other => Err(other),
+        }
+    }
+}
+
+/// Ends a multi-call delete early when one of its steps did not succeed.
+macro_rules! step {
+    ($attempt:expr) => {
+        if let Err(end) = $attempt.step() {
+            return end;
+        }
+    };
+}
+pub(crate) use step;
+
+/// Calls `call` on every item, at most [`CONCURRENCY`](super::CONCURRENCY)
+/// at once, and pairs each item with its answer: the per-resource reads
+/// (tags, descriptions) that follow a listing.
+pub(crate) async fn each_item<T, R, F, Fut>(items: Vec<T>, call: F) -> Vec<(T, R)>
+where
+    T: Clone,
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = R>,
+{
+    use futures::StreamExt;
+    let call = &call;
+    futures::stream::iter(items)
+        .map(|item| async move {
+            let answer = call(item.clone()).await;
+            (item, answer)
+        })
+        .buffer_unordered(super::CONCURRENCY)
+        .collect()
+        .await
 }

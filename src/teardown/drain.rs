@@ -20,11 +20,18 @@
 //!    and delete the EC2NodeClasses so Karpenter removes its instance
 //!    profiles.
 //!
+//! The custom resources are not named here: the Applications to pause and
+//! each stage's objects to delete (and what to await after them) come from
+//! the `teardown:` section of each addon's `addon.yaml`, so an addon folder
+//! brings its own drain steps.
+//!
 //! All waits share one deadline and poll with backoff (kube-fake-client
 //! has no watches, and ELBv2 has none at all); a wait that times out is a
 //! warning in the report, because the sweep deletes whatever is left. A
-//! cluster API that does not answer is [`DrainError::Unreachable`], which
-//! the caller turns into a warning and skips the drain.
+//! cluster API that does not answer is [`DrainError::Unreachable`], and one
+//! that refuses this principal (401/403) [`DrainError::Forbidden`]: the
+//! caller turns either into a warning, skips the drain and sweeps what the
+//! controllers created instead.
 
 use std::future::Future;
 use std::time::Duration;
@@ -40,6 +47,7 @@ use tokio::time::Instant;
 
 use super::api::Api;
 use super::inventory;
+use crate::addons::{Catalog, DrainStage, ResourceType};
 use crate::aws::Aws;
 use crate::config::ClusterSpec;
 use crate::progress::{Event, Reporter};
@@ -63,6 +71,9 @@ pub enum DrainError {
     /// The cluster API did not answer (refused, timed out, unreachable).
     #[error("the cluster API did not answer ({0}); skipping the drain")]
     Unreachable(String),
+    /// The API answered 401 or 403: this principal has no access to it.
+    #[error("the cluster API refused access ({0})")]
+    Forbidden(String),
     #[error("cannot {action}: {message}")]
     Kube { action: String, message: String },
 }
@@ -94,58 +105,18 @@ pub struct WaitOutcome {
     pub remaining: Vec<String>,
 }
 
-/// The custom resources the drain touches.
-struct Crd {
-    group: &'static str,
-    version: &'static str,
-    kind: &'static str,
-    plural: &'static str,
-}
-
-const APPLICATION: Crd = Crd {
-    group: "argoproj.io",
-    version: "v1alpha1",
-    kind: "Application",
-    plural: "applications",
-};
-const TARGET_GROUP_BINDING: Crd = Crd {
-    group: "elbv2.k8s.aws",
-    version: "v1beta1",
-    kind: "TargetGroupBinding",
-    plural: "targetgroupbindings",
-};
-const NODE_POOL: Crd = Crd {
-    group: "karpenter.sh",
-    version: "v1",
-    kind: "NodePool",
-    plural: "nodepools",
-};
-const NODE_CLAIM: Crd = Crd {
-    group: "karpenter.sh",
-    version: "v1",
-    kind: "NodeClaim",
-    plural: "nodeclaims",
-};
-const EC2_NODE_CLASS: Crd = Crd {
-    group: "karpenter.k8s.aws",
-    version: "v1",
-    kind: "EC2NodeClass",
-    plural: "ec2nodeclasses",
-};
-
-impl Crd {
-    fn resource(&self) -> ApiResource {
-        ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(self.group, self.version, self.kind),
-            self.plural,
-        )
-    }
+fn api_resource(r: &ResourceType) -> ApiResource {
+    let (group, version) = r.group_version();
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, &r.kind), &r.plural)
 }
 
 fn kube_error(action: &str, err: kube::Error) -> DrainError {
     match err {
         kube::Error::HyperError(_) | kube::Error::Service(_) => {
             DrainError::Unreachable(format!("{action}: {err}"))
+        }
+        kube::Error::Api(status) if status.code == 401 || status.code == 403 => {
+            DrainError::Forbidden(format!("{action}: {} {}", status.code, status.reason))
         }
         other => DrainError::Kube {
             action: action.to_string(),
@@ -166,9 +137,9 @@ fn object_ref<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectRef {
     }
 }
 
-fn dynamic_ref(crd: &Crd, obj: &DynamicObject) -> ObjectRef {
+fn dynamic_ref(crd: &ResourceType, obj: &DynamicObject) -> ObjectRef {
     ObjectRef {
-        kind: crd.kind.to_string(),
+        kind: crd.kind.clone(),
         namespace: obj.metadata.namespace.clone(),
         name: obj.name_any(),
     }
@@ -182,6 +153,10 @@ pub async fn drain(
     aws: &Aws,
     reporter: &dyn Reporter,
 ) -> Result<DrainReport, DrainError> {
+    let catalog = Catalog::embedded().map_err(|e| DrainError::Kube {
+        action: "read the addon catalog".into(),
+        message: e.to_string(),
+    })?;
     let drainer = Drainer {
         client,
         api: Api::new(aws),
@@ -190,10 +165,10 @@ pub async fn drain(
         reporter,
     };
     drainer.probe().await?;
-    let mut report = DrainReport {
-        paused: drainer.pause_applications().await?,
-        ..DrainReport::default()
-    };
+    let mut report = DrainReport::default();
+    for kind in catalog.paused() {
+        report.paused.extend(drainer.pause(kind).await?);
+    }
 
     let mut deleted = drainer.delete_typed::<Ingress>(|_| true).await?;
     deleted.extend(
@@ -203,8 +178,10 @@ pub async fn drain(
             })
             .await?,
     );
-    deleted.extend(drainer.delete_dynamic(&TARGET_GROUP_BINDING).await?);
     report.deleted.extend(deleted);
+    drainer
+        .stage(catalog, DrainStage::LoadBalancers, &mut report)
+        .await?;
     let wait = drainer
         .wait("load balancers", || drainer.remaining_load_balancers())
         .await;
@@ -218,15 +195,9 @@ pub async fn drain(
         pvs
     };
 
-    report
-        .deleted
-        .extend(drainer.delete_dynamic(&NODE_POOL).await?);
-    let wait = drainer
-        .wait("Karpenter NodeClaims", || {
-            drainer.remaining_dynamic(&NODE_CLAIM)
-        })
-        .await;
-    report.push_wait(wait);
+    drainer
+        .stage(catalog, DrainStage::Nodes, &mut report)
+        .await?;
     let wait = drainer
         .wait("Karpenter instances", || drainer.remaining_instances())
         .await;
@@ -237,9 +208,9 @@ pub async fn drain(
             .await;
         report.push_wait(wait);
     }
-    report
-        .deleted
-        .extend(drainer.delete_dynamic(&EC2_NODE_CLASS).await?);
+    drainer
+        .stage(catalog, DrainStage::Last, &mut report)
+        .await?;
     Ok(report)
 }
 
@@ -286,8 +257,9 @@ impl Drainer<'_> {
     }
 
     /// Lists a custom resource everywhere; an uninstalled CRD is no objects.
-    async fn list_dynamic(&self, crd: &Crd) -> Result<Vec<DynamicObject>, DrainError> {
-        let api: KubeApi<DynamicObject> = KubeApi::all_with(self.client.clone(), &crd.resource());
+    async fn list_dynamic(&self, crd: &ResourceType) -> Result<Vec<DynamicObject>, DrainError> {
+        let api: KubeApi<DynamicObject> =
+            KubeApi::all_with(self.client.clone(), &api_resource(crd));
         match api.list(&ListParams::default()).await {
             Ok(list) => Ok(list.items),
             Err(e) if not_found(&e) => Ok(Vec::new()),
@@ -295,16 +267,17 @@ impl Drainer<'_> {
         }
     }
 
-    fn dynamic_api(&self, crd: &Crd, obj: &DynamicObject) -> KubeApi<DynamicObject> {
+    fn dynamic_api(&self, crd: &ResourceType, obj: &DynamicObject) -> KubeApi<DynamicObject> {
         match &obj.metadata.namespace {
-            Some(ns) => KubeApi::namespaced_with(self.client.clone(), ns, &crd.resource()),
-            None => KubeApi::all_with(self.client.clone(), &crd.resource()),
+            Some(ns) => KubeApi::namespaced_with(self.client.clone(), ns, &api_resource(crd)),
+            None => KubeApi::all_with(self.client.clone(), &api_resource(crd)),
         }
     }
 
-    async fn pause_applications(&self) -> Result<Vec<ObjectRef>, DrainError> {
+    /// Removes automated sync from every object of `kind`.
+    async fn pause(&self, kind: &ResourceType) -> Result<Vec<ObjectRef>, DrainError> {
         let mut paused = Vec::new();
-        for app in self.list_dynamic(&APPLICATION).await? {
+        for app in self.list_dynamic(kind).await? {
             let automated = app
                 .data
                 .pointer("/spec/syncPolicy/automated")
@@ -314,7 +287,7 @@ impl Drainer<'_> {
             }
             let patch = json!({ "spec": { "syncPolicy": { "automated": null } } });
             match self
-                .dynamic_api(&APPLICATION, &app)
+                .dynamic_api(kind, &app)
                 .patch(
                     &app.name_any(),
                     &PatchParams::default(),
@@ -324,13 +297,13 @@ impl Drainer<'_> {
             {
                 Ok(_) => {}
                 Err(e) if not_found(&e) => continue,
-                Err(e) => return Err(kube_error("pause an Argo CD Application", e)),
+                Err(e) => return Err(kube_error(&format!("pause a {}", kind.kind), e)),
             }
-            let object = dynamic_ref(&APPLICATION, &app);
+            let object = dynamic_ref(kind, &app);
             self.reporter.report(
                 Event::info(
                     PHASE,
-                    format!("paused automated sync of Application {}", object.name),
+                    format!("paused automated sync of {} {}", object.kind, object.name),
                 )
                 .with("application", &object),
             );
@@ -339,7 +312,31 @@ impl Drainer<'_> {
         Ok(paused)
     }
 
-    async fn delete_dynamic(&self, crd: &Crd) -> Result<Vec<ObjectRef>, DrainError> {
+    /// Deletes the objects of one stage's custom resources, then waits
+    /// (bounded) for what their controllers remove in turn.
+    async fn stage(
+        &self,
+        catalog: &Catalog,
+        stage: DrainStage,
+        report: &mut DrainReport,
+    ) -> Result<(), DrainError> {
+        for step in catalog.drain_steps(stage) {
+            report
+                .deleted
+                .extend(self.delete_dynamic(&step.delete).await?);
+        }
+        for waited in catalog
+            .drain_steps(stage)
+            .filter_map(|s| s.wait_for.as_ref())
+        {
+            let what = format!("{}s", waited.kind);
+            let wait = self.wait(&what, || self.remaining_dynamic(waited)).await;
+            report.push_wait(wait);
+        }
+        Ok(())
+    }
+
+    async fn delete_dynamic(&self, crd: &ResourceType) -> Result<Vec<ObjectRef>, DrainError> {
         let mut deleted = Vec::new();
         for obj in self.list_dynamic(crd).await? {
             match self
@@ -500,7 +497,7 @@ impl Drainer<'_> {
             .map_err(|e| e.to_string())
     }
 
-    async fn remaining_dynamic(&self, crd: &Crd) -> Result<Vec<String>, String> {
+    async fn remaining_dynamic(&self, crd: &ResourceType) -> Result<Vec<String>, String> {
         self.list_dynamic(crd)
             .await
             .map(|items| items.iter().map(|o| o.name_any()).collect())

@@ -1,8 +1,11 @@
 //! The live list of what the sweep would delete for one cluster in its
-//! region: controller-created and leftover resources found by tag (see
-//! [`tags`](super::tags)), plus the Route53 records its ExternalDNS owns in
-//! the configured zones. Read-only; `down --plan` shows it, and the sweep
-//! deletes exactly what it lists.
+//! region, found by tag (see [`tags`](super::tags)) and never by state:
+//! what the controllers created (instances, load balancers, target groups,
+//! launch templates, ENIs, security groups, volumes), the Route53 records
+//! its ExternalDNS owns in the configured zones, and every kind Terrace
+//! creates itself (EKS, network, IAM, KMS, logs, queue, rules; see the
+//! `eks`, `network`, `iam` and `regional` modules). Read-only; `down
+//! --plan` shows it, and the sweep deletes exactly what it lists.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,10 +16,12 @@ use serde::Serialize;
 use super::api::Api;
 use super::dns;
 use super::tags::{self, KARPENTER_NODEPOOL, markers};
-use super::{Item, Kind, Options, TeardownError};
+use super::{Item, Kind, Options, Scope, TeardownError, eks, iam, network, regional};
 use crate::aws::{Aws, sdk_message};
 use crate::config::ClusterSpec;
 
+/// Instance ids per DescribeInstances filter.
+const INSTANCE_BATCH: usize = 100;
 /// ELBv2 DescribeTags takes at most 20 ARNs.
 const ELB_TAGS_BATCH: usize = 20;
 /// Instance states that still cost money or hold dependencies.
@@ -48,6 +53,32 @@ impl Inventory {
 
     pub fn of(&self, kind: Kind) -> impl Iterator<Item = &Item> {
         self.items.iter().filter(move |i| i.kind == kind)
+    }
+
+    /// The part of this inventory of the kinds `keep` accepts (with the
+    /// rule references that point at its groups).
+    pub fn only(&self, keep: impl Fn(Kind) -> bool) -> Inventory {
+        let items: Vec<Item> = self
+            .items
+            .iter()
+            .filter(|i| keep(i.kind))
+            .cloned()
+            .collect();
+        let references = self
+            .references
+            .iter()
+            .filter(|r| items.iter().any(|i| i.id == r.referenced_group_id))
+            .cloned()
+            .collect();
+        Inventory {
+            cluster: self.cluster.clone(),
+            region: self.region.clone(),
+            items,
+            kept: Vec::new(),
+            references,
+            warnings: Vec::new(),
+            zones: Vec::new(),
+        }
     }
 }
 
@@ -106,25 +137,37 @@ pub(crate) async fn collect(
     opts: &Options,
 ) -> Result<Inventory, TeardownError> {
     let cluster = spec.name.as_str();
-    let (instances, (lbs, tgs), templates, enis, (groups, references), volumes, dns) = futures::try_join!(
-        instances(api, cluster),
-        load_balancers(api, cluster),
-        launch_templates(api, cluster),
-        network_interfaces(api, cluster),
-        security_groups(api, cluster),
-        volumes(api, cluster),
-        records(api, spec),
+    let ((instances, (lbs, tgs), templates, enis, (groups, references)), rest) = futures::try_join!(
+        async {
+            futures::try_join!(
+                instances(api, cluster),
+                load_balancers(api, cluster),
+                launch_templates(api, cluster),
+                network_interfaces(api, cluster),
+                security_groups(api, cluster),
+            )
+        },
+        everything_else(api, spec, opts.scope),
     )?;
+    let (volumes, (zones, dns_items, warnings), others) = rest;
     let (kept, volumes) = if opts.keep_volumes {
         (volumes, Vec::new())
     } else {
         (Vec::new(), volumes)
     };
-    let (zones, dns_items, warnings) = dns;
-    let items = [
-        instances, lbs, tgs, templates, enis, groups, volumes, dns_items,
+    let mut items: Vec<Item> = [
+        instances, lbs, tgs, templates, enis, groups, volumes, dns_items, others,
     ]
-    .concat();
+    .concat()
+    .into_iter()
+    .filter(|item| !opts.exclude.contains(&item.id))
+    .collect();
+    // Deletion order; within a kind, the order it was listed in.
+    items.sort_by_key(|item| item.kind);
+    let references = references
+        .into_iter()
+        .filter(|r| !opts.exclude.contains(&r.referenced_group_id))
+        .collect();
     Ok(Inventory {
         cluster: cluster.to_string(),
         region: api.region().to_string(),
@@ -134,6 +177,30 @@ pub(crate) async fn collect(
         warnings,
         zones,
     })
+}
+
+type Rest = (Vec<Item>, DnsFound, Vec<Item>);
+
+/// Volumes, DNS records and every kind Terrace itself creates (EKS,
+/// network, IAM, KMS, logs, queue, rules): nothing for the pre-sweep.
+async fn everything_else(
+    api: &Api,
+    spec: &ClusterSpec,
+    scope: Scope,
+) -> Result<Rest, TeardownError> {
+    if scope == Scope::Controllers {
+        return Ok((Vec::new(), (Vec::new(), Vec::new(), Vec::new()), Vec::new()));
+    }
+    let cluster = spec.name.as_str();
+    let (volumes, dns, eks, network, iam, regional) = futures::try_join!(
+        volumes(api, cluster),
+        records(api, spec),
+        eks::list(api, cluster),
+        network::list(api, cluster),
+        iam::list(api, cluster),
+        regional::list(api, cluster),
+    )?;
+    Ok((volumes, dns, [eks, network, iam, regional].concat()))
 }
 
 fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> impl Iterator<Item = (&str, &str)> {
@@ -192,6 +259,36 @@ pub(crate) async fn instances(api: &Api, cluster: &str) -> Result<Vec<Item>, Tea
         }
     }
     Ok(items)
+}
+
+/// Which of the instances `ids` are not terminated yet.
+pub(crate) async fn live_instances(api: &Api, ids: &[String]) -> Result<Vec<String>, String> {
+    let mut running = Vec::new();
+    for batch in ids.chunks(INSTANCE_BATCH) {
+        api.hit("ec2:DescribeInstances");
+        let out = api
+            .ec2
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name("instance-id")
+                    .set_values(Some(batch.to_vec()))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_message(&e))?;
+        for instance in out.reservations().iter().flat_map(|r| r.instances()) {
+            let terminated = instance
+                .state()
+                .and_then(|s| s.name())
+                .is_some_and(|n| n.as_str() == "terminated");
+            if !terminated && let Some(id) = instance.instance_id() {
+                running.push(id.to_string());
+            }
+        }
+    }
+    Ok(running)
 }
 
 /// Load balancers and target groups tagged for the cluster. ELBv2 has no
@@ -479,22 +576,29 @@ fn pvc_name(tags: &[aws_sdk_ec2::types::Tag]) -> Option<String> {
     }
 }
 
-/// The configured ExternalDNS zones, empty when the addon is off.
+/// The Route53 zones named by each enabled addon's `teardown.dns_zones`
+/// setting (ExternalDNS's `zones`).
 fn dns_zones(spec: &ClusterSpec) -> Vec<String> {
-    if !spec.addon_enabled("external-dns") {
+    let Ok(catalog) = crate::addons::Catalog::embedded() else {
         return Vec::new();
-    }
-    spec.addons
-        .get("external-dns")
-        .and_then(|a| a.settings.get("zones"))
-        .and_then(|z| z.as_array())
-        .map(|zones| {
-            zones
-                .iter()
-                .filter_map(|z| z.as_str().map(str::to_string))
-                .collect()
+    };
+    let mut zones: Vec<String> = catalog
+        .iter()
+        .filter(|addon| spec.addon_enabled(&addon.name))
+        .filter_map(|addon| {
+            let setting = addon.teardown.dns_zones.as_ref()?;
+            spec.addons
+                .get(&addon.name)?
+                .settings
+                .get(setting)?
+                .as_array()
         })
-        .unwrap_or_default()
+        .flatten()
+        .filter_map(|z| z.as_str().map(str::to_string))
+        .collect();
+    zones.sort();
+    zones.dedup();
+    zones
 }
 
 type DnsFound = (Vec<ZoneRecords>, Vec<Item>, Vec<String>);

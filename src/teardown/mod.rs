@@ -1,6 +1,8 @@
 //! Teardown: everything `terrace cluster down` and `terrace janitor` need
 //! to leave an account as they found it (DESIGN.md section 5).
 //!
+//! - [`gate`](gate::gate): whether a cluster of that name is Terrace's, so
+//!   that nothing of anyone else's is ever drained or swept.
 //! - [`drain`](drain::drain): while the cluster API answers, make the
 //!   controllers remove what they created (load balancers, nodes, volumes).
 //! - [`inventory`](inventory::inventory): the live list of leftovers of one
@@ -18,17 +20,24 @@
 mod api;
 pub mod dns;
 pub mod drain;
+mod eks;
+pub mod gate;
+mod iam;
 pub mod inventory;
 pub mod janitor;
+mod network;
+mod regional;
 pub mod sweep;
 pub mod tags;
 pub mod verify;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde::Serialize;
 
 pub use drain::{DrainError, DrainOptions, DrainReport, drain};
+pub use gate::{Evidence, Gate, gate};
 pub use inventory::{Inventory, inventory};
 pub use janitor::{JanitorReport, Stale};
 pub use sweep::{SweepReport, sweep};
@@ -48,8 +57,13 @@ pub struct Options {
     /// Keep EBS volumes (`--keep-volumes`): listed as kept, never deleted.
     pub keep_volumes: bool,
     /// Upper bound for the waits of one sweep (instances terminating, load
-    /// balancers releasing target groups, ENIs detaching).
+    /// balancers releasing target groups, ENIs detaching, NAT gateways and
+    /// EKS deleting).
     pub deadline: Duration,
+    pub scope: Scope,
+    /// Ids left alone: what Terraform still manages when the pre-sweep runs
+    /// before `terraform destroy`.
+    pub exclude: BTreeSet<String>,
 }
 
 impl Default for Options {
@@ -57,36 +71,103 @@ impl Default for Options {
         Options {
             keep_volumes: false,
             deadline: DEFAULT_DEADLINE,
+            scope: Scope::Everything,
+            exclude: BTreeSet::new(),
         }
     }
 }
 
-/// The kinds of leftovers the sweep deletes, in the order it deletes them.
+/// What an inventory (and so a sweep) covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// Every kind Terrace or its controllers create: the stateless sweep,
+    /// which removes a cluster with no Terraform state at all.
+    Everything,
+    /// Only what the controllers create inside the VPC
+    /// ([`Kind::controller_created`]): the pre-sweep, so that
+    /// `terraform destroy` meets no foreign dependency in the subnets.
+    Controllers,
+}
+
+/// The kinds of leftovers the sweep deletes, in the order it deletes them:
+/// what runs in the VPC before the VPC, what holds an IAM role or a KMS key
+/// (the EKS cluster, flow logs) before the role and the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     Instance,
+    NodeGroup,
     LoadBalancer,
     TargetGroup,
     LaunchTemplate,
+    PodIdentityAssociation,
+    AccessEntry,
+    EksAddon,
+    EksCluster,
+    NatGateway,
+    ElasticIp,
     NetworkInterface,
     SecurityGroup,
+    InternetGateway,
+    RouteTable,
+    Subnet,
+    FlowLog,
+    Vpc,
     Volume,
     DnsRecord,
+    InstanceProfile,
+    IamRole,
+    KmsKey,
+    LogGroup,
+    SqsQueue,
+    EventRule,
 }
 
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Instance => "instance",
+            Kind::NodeGroup => "node-group",
             Kind::LoadBalancer => "load-balancer",
             Kind::TargetGroup => "target-group",
             Kind::LaunchTemplate => "launch-template",
+            Kind::PodIdentityAssociation => "pod-identity-association",
+            Kind::AccessEntry => "access-entry",
+            Kind::EksAddon => "eks-addon",
+            Kind::EksCluster => "eks-cluster",
+            Kind::NatGateway => "nat-gateway",
+            Kind::ElasticIp => "elastic-ip",
             Kind::NetworkInterface => "network-interface",
             Kind::SecurityGroup => "security-group",
+            Kind::InternetGateway => "internet-gateway",
+            Kind::RouteTable => "route-table",
+            Kind::Subnet => "subnet",
+            Kind::FlowLog => "flow-log",
+            Kind::Vpc => "vpc",
             Kind::Volume => "volume",
             Kind::DnsRecord => "dns-record",
+            Kind::InstanceProfile => "instance-profile",
+            Kind::IamRole => "iam-role",
+            Kind::KmsKey => "kms-key",
+            Kind::LogGroup => "log-group",
+            Kind::SqsQueue => "sqs-queue",
+            Kind::EventRule => "event-rule",
         }
+    }
+
+    /// What the LB controller and Karpenter create inside the VPC: the
+    /// kinds the pre-sweep removes so `terraform destroy` is not blocked.
+    pub fn controller_created(self) -> bool {
+        matches!(
+            self,
+            Kind::Instance
+                | Kind::LoadBalancer
+                | Kind::TargetGroup
+                | Kind::LaunchTemplate
+                | Kind::NetworkInterface
+                | Kind::SecurityGroup
+        )
     }
 }
 
@@ -94,8 +175,12 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Item {
     pub kind: Kind,
-    /// Instance, volume, ENI, group or template id; load balancer or target
-    /// group ARN; `<zone id>/<name>/<type>[/<set id>]` for a DNS record.
+    /// The id AWS gives it (instance, volume, ENI, group, template, VPC,
+    /// subnet, route table, gateway, address allocation, flow log or KMS key
+    /// id); load balancer or target group ARN; IAM role, instance profile,
+    /// log group, EventBridge rule or EKS cluster name; SQS queue URL;
+    /// `<cluster>/<name or id>` for what lives in an EKS cluster;
+    /// `<zone id>/<name>/<type>[/<set id>]` for a DNS record.
     pub id: String,
     /// A readable name when the resource has one (LB name, record name, …).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,7 +1,15 @@
-//! Deleting a cluster's leftovers, in dependency order: instances (which
-//! hold ENIs and volumes) → load balancers → their target groups → launch
-//! templates → detached ENIs → security groups (after revoking the rules
-//! that refer to them) → volumes (unless kept) → Route53 records.
+//! Deleting a cluster's leftovers, in dependency order (the order of
+//! [`Kind`]): Karpenter instances (which hold ENIs and volumes) → EKS node
+//! groups (waited for) → load balancers (waited for) → their target groups
+//! → launch templates → the EKS cluster's pod identity associations, access
+//! entries and add-ons → the cluster (waited for) → NAT gateways (waited
+//! for) → their elastic IPs → detached ENIs → security groups (after
+//! revoking the rules that refer to them) → internet gateway (detached
+//! first) → route tables (disassociated first; never a main table) →
+//! subnets → flow logs → VPC → volumes (unless kept) → Route53 records →
+//! instance profiles → IAM roles (policies detached or deleted first) →
+//! KMS keys (aliases first; scheduled for deletion) → log groups → SQS
+//! queues → EventBridge rules (targets first).
 //!
 //! Deletes of one kind run in parallel, at most [`CONCURRENCY`] at a time.
 //! Where AWS is eventually consistent (a target group still "in use" just
@@ -17,9 +25,9 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::api::{Api, code};
+use super::api::{Api, Attempt, code};
 use super::inventory::{self, Inventory, Reference};
-use super::{CONCURRENCY, Item, Kind, Options, TeardownError};
+use super::{CONCURRENCY, Item, Kind, Options, TeardownError, eks, iam, network, regional};
 use crate::aws::{Aws, sdk_message};
 use crate::config::ClusterSpec;
 use crate::progress::{Event, Reporter};
@@ -62,37 +70,6 @@ pub struct Failure {
     pub error: String,
 }
 
-/// How one delete attempt ended.
-enum Attempt {
-    Done,
-    /// AWS refused for a reason that passes (still in use, detaching).
-    Retry(String),
-    Failed(String),
-}
-
-impl Attempt {
-    /// A delete's answer: done (also when the resource was already gone,
-    /// `gone` codes), worth another try (`busy` codes), or failed.
-    fn of<T, E, R>(
-        result: Result<T, aws_sdk_sts::error::SdkError<E, R>>,
-        gone: impl Fn(&str) -> bool,
-        busy: &[&str],
-    ) -> Attempt
-    where
-        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
-    {
-        match result {
-            Ok(_) => Attempt::Done,
-            Err(e) => match code(&e) {
-                Some(c) if gone(c) => Attempt::Done,
-                Some(c) if busy.contains(&c) => Attempt::Retry(sdk_message(&e)),
-                _ => Attempt::Failed(sdk_message(&e)),
-            },
-        }
-    }
-}
-
 /// Lists the cluster's leftovers and deletes them.
 pub async fn sweep(
     aws: &Aws,
@@ -132,6 +109,7 @@ pub async fn sweep(
         api: &api,
         deadline,
         reporter,
+        exclude: &opts.exclude,
     };
     sweeper.run(&inv, &spec.name, &mut report).await;
     report.calls = api.calls();
@@ -158,19 +136,33 @@ struct Sweeper<'a> {
     api: &'a Api,
     deadline: Instant,
     reporter: &'a dyn Reporter,
+    exclude: &'a std::collections::BTreeSet<String>,
 }
 
 impl Sweeper<'_> {
     async fn run(&self, inv: &Inventory, cluster: &str, report: &mut SweepReport) {
         let of = |kind| inv.of(kind).cloned().collect::<Vec<Item>>();
+        let api = self.api;
 
         let instances = of(Kind::Instance);
         self.terminate(&instances, report).await;
 
+        // EKS deletes a node group's instances with it; the cluster refuses
+        // to go while it has node groups.
+        let nodegroups = of(Kind::NodeGroup);
+        self.delete_each(nodegroups.clone(), |item| eks::delete(api, item), report)
+            .await;
+        self.wait_gone("EKS node groups", report, || {
+            eks::remaining(api, &nodegroups)
+        })
+        .await;
+
         let lbs = of(Kind::LoadBalancer);
         let outcome = self.each(lbs.clone(), |item| self.delete_lb(item)).await;
         self.record(outcome, report);
-        self.wait_lbs_gone(&lbs, report).await;
+        // Target groups stay "in use" until their load balancer is gone.
+        self.wait_gone("load balancers", report, || self.lbs_remaining(&lbs))
+            .await;
 
         let tgs = of(Kind::TargetGroup);
         let outcome = self.each(tgs, |item| self.delete_tg(item)).await;
@@ -180,13 +172,44 @@ impl Sweeper<'_> {
         let outcome = self.each(lts, |item| self.delete_lt(item)).await;
         self.record(outcome, report);
 
-        // Interfaces of the instances and load balancers just deleted
-        // detach late; pick up the ones that became available meanwhile.
+        for kind in [
+            Kind::PodIdentityAssociation,
+            Kind::AccessEntry,
+            Kind::EksAddon,
+        ] {
+            self.delete_each(of(kind), |item| eks::delete(api, item), report)
+                .await;
+        }
+        let clusters = of(Kind::EksCluster);
+        self.delete_each(clusters.clone(), |item| eks::delete(api, item), report)
+            .await;
+        self.wait_gone("the EKS cluster", report, || eks::remaining(api, &clusters))
+            .await;
+
+        // A NAT gateway holds its elastic IP and an interface in its subnet
+        // until it is deleted, which takes minutes.
+        let nats = of(Kind::NatGateway);
+        self.delete_each(nats.clone(), |item| network::delete(api, item), report)
+            .await;
+        let nat_ids: Vec<String> = nats.iter().map(|n| n.id.clone()).collect();
+        self.wait_gone("NAT gateways", report, || {
+            network::nat_gateways_remaining(api, &nat_ids)
+        })
+        .await;
+        self.delete_each(
+            of(Kind::ElasticIp),
+            |item| network::delete(api, item),
+            report,
+        )
+        .await;
+
+        // Interfaces of the instances, load balancers and cluster just
+        // deleted detach late; pick up the ones that became available.
         let mut enis = of(Kind::NetworkInterface);
         match inventory::network_interfaces(self.api, cluster).await {
             Ok(now) => {
                 for eni in now {
-                    if !enis.contains(&eni) {
+                    if !enis.contains(&eni) && !self.exclude.contains(&eni.id) {
                         enis.push(eni);
                     }
                 }
@@ -201,6 +224,17 @@ impl Sweeper<'_> {
         let outcome = self.each(groups, |item| self.delete_sg(item)).await;
         self.record(outcome, report);
 
+        for kind in [
+            Kind::InternetGateway,
+            Kind::RouteTable,
+            Kind::Subnet,
+            Kind::FlowLog,
+            Kind::Vpc,
+        ] {
+            self.delete_each(of(kind), |item| network::delete(api, item), report)
+                .await;
+        }
+
         let volumes = of(Kind::Volume);
         let outcome = self.each(volumes, |item| self.delete_volume(item)).await;
         self.record(outcome, report);
@@ -208,6 +242,63 @@ impl Sweeper<'_> {
         for zone in &inv.zones {
             self.delete_records(&zone.zone_id, &zone.groups, report)
                 .await;
+        }
+
+        for kind in [Kind::InstanceProfile, Kind::IamRole] {
+            self.delete_each(of(kind), |item| iam::delete(api, item), report)
+                .await;
+        }
+        for kind in [
+            Kind::KmsKey,
+            Kind::LogGroup,
+            Kind::SqsQueue,
+            Kind::EventRule,
+        ] {
+            self.delete_each(of(kind), |item| regional::delete(api, item), report)
+                .await;
+        }
+    }
+
+    /// [`each`](Self::each), recorded.
+    async fn delete_each<'s, F, Fut>(
+        &'s self,
+        items: Vec<Item>,
+        delete: F,
+        report: &mut SweepReport,
+    ) where
+        F: Fn(Item) -> Fut + 's,
+        Fut: Future<Output = Attempt> + 's,
+    {
+        let outcome = self.each(items, delete).await;
+        self.record(outcome, report);
+    }
+
+    /// Polls `remaining` with backoff until it lists nothing or the
+    /// deadline passes; what is left then is a warning, and the deletes
+    /// that depend on it fail and are reported by name.
+    async fn wait_gone<F, Fut>(&self, what: &str, report: &mut SweepReport, remaining: F)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Vec<String>, String>>,
+    {
+        let gone = wait::until(what, self.deadline, &Backoff::AWS, || async {
+            match remaining().await {
+                Ok(left) if left.is_empty() => Poll::Ready(()),
+                Ok(left) => Poll::Pending(left),
+                Err(e) => Poll::Failed(e),
+            }
+        })
+        .await;
+        match gone {
+            Ok(()) => {}
+            Err(WaitError::Timeout { last, .. }) => report.warnings.push(format!(
+                "{} of {what} still there at the deadline: {}",
+                last.len(),
+                last.join(", ")
+            )),
+            Err(WaitError::Failed { message, .. }) => report
+                .warnings
+                .push(format!("cannot confirm that {what} are gone: {message}")),
         }
     }
 
@@ -303,30 +394,10 @@ impl Sweeper<'_> {
                 }
             }
         }
-        let terminated = wait::until(
-            "instances terminated",
-            self.deadline,
-            &Backoff::AWS,
-            || async {
-                match self.still_running(&ids).await {
-                    Ok(running) if running.is_empty() => Poll::Ready(()),
-                    Ok(running) => Poll::Pending(running),
-                    Err(e) => Poll::Failed(e),
-                }
-            },
-        )
+        self.wait_gone("instances", report, || {
+            inventory::live_instances(self.api, &ids)
+        })
         .await;
-        match terminated {
-            Ok(()) => {}
-            Err(WaitError::Timeout { last: running, .. }) => report.warnings.push(format!(
-                "{} instance(s) still shutting down at the deadline: {}",
-                running.len(),
-                running.join(", ")
-            )),
-            Err(WaitError::Failed { message, .. }) => report
-                .warnings
-                .push(format!("cannot confirm instance termination: {message}")),
-        }
     }
 
     async fn terminate_one(&self, item: Item) -> Attempt {
@@ -345,36 +416,6 @@ impl Sweeper<'_> {
         }
     }
 
-    async fn still_running(&self, ids: &[String]) -> Result<Vec<String>, String> {
-        let mut running = Vec::new();
-        for batch in ids.chunks(INSTANCE_BATCH) {
-            self.api.hit("ec2:DescribeInstances");
-            let out = self
-                .api
-                .ec2
-                .describe_instances()
-                .filters(
-                    aws_sdk_ec2::types::Filter::builder()
-                        .name("instance-id")
-                        .set_values(Some(batch.to_vec()))
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|e| sdk_message(&e))?;
-            for instance in out.reservations().iter().flat_map(|r| r.instances()) {
-                let terminated = instance
-                    .state()
-                    .and_then(|s| s.name())
-                    .is_some_and(|n| n.as_str() == "terminated");
-                if !terminated && let Some(id) = instance.instance_id() {
-                    running.push(id.to_string());
-                }
-            }
-        }
-        Ok(running)
-    }
-
     async fn delete_lb(&self, item: Item) -> Attempt {
         self.api.hit("elbv2:DeleteLoadBalancer");
         let result = self
@@ -387,49 +428,24 @@ impl Sweeper<'_> {
         Attempt::of(result, |c| c == "LoadBalancerNotFound", &["ResourceInUse"])
     }
 
-    /// Target groups stay "in use" until their load balancer is really gone.
-    async fn wait_lbs_gone(&self, lbs: &[Item], report: &mut SweepReport) {
-        if lbs.is_empty() {
-            return;
+    /// Which of the load balancers `lbs` ELBv2 still lists.
+    async fn lbs_remaining(&self, lbs: &[Item]) -> Result<Vec<String>, String> {
+        let mut remaining = Vec::new();
+        for lb in lbs {
+            self.api.hit("elbv2:DescribeLoadBalancers");
+            match self
+                .api
+                .elbv2
+                .describe_load_balancers()
+                .load_balancer_arns(&lb.id)
+                .send()
+                .await
+            {
+                Err(e) if code(&e) == Some("LoadBalancerNotFound") => {}
+                _ => remaining.push(lb.id.clone()),
+            }
         }
-        let gone = wait::until(
-            "load balancers gone",
-            self.deadline,
-            &Backoff::AWS,
-            || async {
-                let mut remaining = Vec::new();
-                for lb in lbs {
-                    self.api.hit("elbv2:DescribeLoadBalancers");
-                    match self
-                        .api
-                        .elbv2
-                        .describe_load_balancers()
-                        .load_balancer_arns(&lb.id)
-                        .send()
-                        .await
-                    {
-                        Err(e) if code(&e) == Some("LoadBalancerNotFound") => {}
-                        _ => remaining.push(lb.id.clone()),
-                    }
-                }
-                if remaining.is_empty() {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending(remaining)
-                }
-            },
-        )
-        .await;
-        if let Err(WaitError::Timeout {
-            last: remaining, ..
-        }) = gone
-        {
-            report.warnings.push(format!(
-                "{} load balancer(s) still present at the deadline: {}",
-                remaining.len(),
-                remaining.join(", ")
-            ));
-        }
+        Ok(remaining)
     }
 
     async fn delete_tg(&self, item: Item) -> Attempt {

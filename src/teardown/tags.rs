@@ -18,6 +18,8 @@ pub const KARPENTER_NODEPOOL: &str = "karpenter.sh/nodepool";
 pub const EKS_CLUSTER_NAME: &str = "eks:eks-cluster-name";
 /// Karpenter: the cluster of a launch template it generated.
 pub const KARPENTER_CLUSTER: &str = "karpenter.k8s.aws/cluster";
+/// Karpenter: the cluster of an instance profile it created.
+pub const KARPENTER_MANAGED_BY: &str = "karpenter.sh/managed-by";
 /// Amazon VPC CNI: the cluster of an ENI it created.
 pub const CNI_CLUSTER: &str = "cluster.k8s.amazonaws.com/name";
 /// Kubernetes cloud provider convention, value `owned` (EBS CSI with
@@ -33,6 +35,7 @@ pub enum Marker {
     KubernetesOwned,
     EksClusterName,
     KarpenterCluster,
+    KarpenterManagedBy,
     Cni,
 }
 
@@ -55,6 +58,7 @@ pub mod markers {
         KubernetesOwned,
         EksClusterName,
         KarpenterCluster,
+        KarpenterManagedBy,
         Cni,
     ];
 }
@@ -68,6 +72,7 @@ impl Marker {
             Marker::KubernetesOwned => format!("{KUBERNETES_CLUSTER_PREFIX}{cluster}"),
             Marker::EksClusterName => EKS_CLUSTER_NAME.to_string(),
             Marker::KarpenterCluster => KARPENTER_CLUSTER.to_string(),
+            Marker::KarpenterManagedBy => KARPENTER_MANAGED_BY.to_string(),
             Marker::Cni => CNI_CLUSTER.to_string(),
         }
     }

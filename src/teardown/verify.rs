@@ -1,12 +1,12 @@
 //! The leak report: everything still tagged for the cluster in its region
 //! after a sweep. Two sources, because neither sees everything:
 //!
-//! - the per-service listings of the inventory (launch templates, which the
-//!   Resource Groups Tagging API does not return in every implementation,
-//!   detached ENIs, and Route53 records, which carry no tags at all);
+//! - the per-service listings of the inventory, every kind the sweep
+//!   handles (among them launch templates and IAM roles, which the Resource
+//!   Groups Tagging API does not return in every implementation, detached
+//!   ENIs, and Route53 records, which carry no tags at all);
 //! - the Tagging API's `GetResources` for each tag that can mark the
-//!   cluster's resources, which also finds kinds the sweep never handles
-//!   (a VPC or subnet Terraform failed to destroy).
+//!   cluster's resources, which also finds kinds the sweep never handles.
 //!
 //! The Tagging API lags behind deletes and keeps terminated instances for
 //! a while, so what it returns for instances, volumes, ENIs, security
@@ -22,7 +22,7 @@ use serde::Serialize;
 use super::api::{Api, code};
 use super::inventory;
 use super::tags::{self, markers};
-use super::{Item, Options, TeardownError};
+use super::{Item, Options, Scope, TeardownError};
 use crate::aws::{Aws, sdk_message};
 use crate::config::ClusterSpec;
 
@@ -64,8 +64,13 @@ pub async fn verify(
 ) -> Result<LeakReport, TeardownError> {
     let api = Api::new(aws);
     let cluster = spec.name.as_str();
+    let everything = Options {
+        scope: Scope::Everything,
+        exclude: BTreeSet::new(),
+        ..opts.clone()
+    };
     let (inv, tagged) = futures::try_join!(
-        inventory::collect(&api, spec, opts),
+        inventory::collect(&api, spec, &everything),
         tagged_resources(&api, cluster)
     )?;
     let kept: BTreeSet<&str> = inv.kept.iter().map(|i| i.id.as_str()).collect();
@@ -212,139 +217,134 @@ fn parse_arn(arn: &str) -> Option<(String, String)> {
     Some((format!("{service}:{kind}"), id))
 }
 
-/// Which of `ids` still exist (instances: not terminated).
+/// Which of `ids` (all of the Tagging API kind `kind`) still exist.
 async fn exists(api: &Api, kind: &str, ids: &[String]) -> Result<BTreeSet<String>, TeardownError> {
-    let filter = |name: &str, chunk: &[String]| {
-        Filter::builder()
-            .name(name)
-            .set_values(Some(chunk.to_vec()))
-            .build()
-    };
     let mut alive = BTreeSet::new();
     for chunk in ids.chunks(100) {
-        let err = |e: String| api.error("confirm a tagged resource", e);
-        match kind {
-            "ec2:instance" => {
-                api.hit("ec2:DescribeInstances");
-                let out = api
-                    .ec2
-                    .describe_instances()
-                    .filters(filter("instance-id", chunk))
-                    .send()
-                    .await
-                    .map_err(|e| err(sdk_message(&e)))?;
-                for i in out.reservations().iter().flat_map(|r| r.instances()) {
-                    let terminated = i
-                        .state()
-                        .and_then(|s| s.name())
-                        .is_some_and(|n| n.as_str() == "terminated");
-                    if !terminated && let Some(id) = i.instance_id() {
-                        alive.insert(id.to_string());
-                    }
+        let found = match kind {
+            "ec2:instance" => inventory::live_instances(api, chunk).await,
+            "ec2:natgateway" => live_nat_gateways(api, chunk).await,
+            "kms:key" => live_keys(api, chunk).await,
+            "ec2:volume" => existing_volumes(api, chunk).await,
+            "ec2:network-interface" => existing_interfaces(api, chunk).await,
+            "ec2:security-group" => existing_groups(api, chunk).await,
+            _ => existing_elb(api, chunk).await,
+        };
+        alive.extend(found.map_err(|e| api.error("confirm a tagged resource", e))?);
+    }
+    Ok(alive)
+}
+
+fn id_filter(name: &str, ids: &[String]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(ids.to_vec()))
+        .build()
+}
+
+/// Deleted NAT gateways stay visible for about an hour.
+async fn live_nat_gateways(api: &Api, ids: &[String]) -> Result<Vec<String>, String> {
+    api.hit("ec2:DescribeNatGateways");
+    let out = api
+        .ec2
+        .describe_nat_gateways()
+        .filter(id_filter("nat-gateway-id", ids))
+        .send()
+        .await
+        .map_err(|e| sdk_message(&e))?;
+    Ok(out
+        .nat_gateways()
+        .iter()
+        .filter(|g| {
+            !g.state()
+                .is_some_and(|s| matches!(s.as_str(), "deleting" | "deleted" | "failed"))
+        })
+        .filter_map(|g| g.nat_gateway_id().map(str::to_string))
+        .collect())
+}
+
+/// AWS keeps a deleted KMS key, tags and all, through its mandatory
+/// waiting period; scheduled for deletion is gone.
+async fn live_keys(api: &Api, ids: &[String]) -> Result<Vec<String>, String> {
+    let mut alive = Vec::new();
+    for id in ids {
+        api.hit("kms:DescribeKey");
+        match api.kms.describe_key().key_id(id).send().await {
+            Ok(out) => {
+                let pending = out
+                    .key_metadata()
+                    .and_then(|m| m.key_state())
+                    .is_some_and(|s| {
+                        matches!(s.as_str(), "PendingDeletion" | "PendingReplicaDeletion")
+                    });
+                if !pending {
+                    alive.push(id.clone());
                 }
             }
-            // Deleted NAT gateways stay visible for about an hour.
-            "ec2:natgateway" => {
-                api.hit("ec2:DescribeNatGateways");
-                let out = api
-                    .ec2
-                    .describe_nat_gateways()
-                    .filter(filter("nat-gateway-id", chunk))
-                    .send()
-                    .await
-                    .map_err(|e| err(sdk_message(&e)))?;
-                for gateway in out.nat_gateways() {
-                    let gone = gateway
-                        .state()
-                        .is_some_and(|s| matches!(s.as_str(), "deleting" | "deleted" | "failed"));
-                    if !gone && let Some(id) = gateway.nat_gateway_id() {
-                        alive.insert(id.to_string());
-                    }
-                }
-            }
-            // AWS keeps a deleted KMS key, tags and all, through its
-            // mandatory waiting period; scheduled for deletion is gone.
-            "kms:key" => {
-                for id in chunk {
-                    api.hit("kms:DescribeKey");
-                    match api.kms.describe_key().key_id(id).send().await {
-                        Ok(out) => {
-                            let pending = out
-                                .key_metadata()
-                                .and_then(|m| m.key_state())
-                                .is_some_and(|s| {
-                                    matches!(
-                                        s.as_str(),
-                                        "PendingDeletion" | "PendingReplicaDeletion"
-                                    )
-                                });
-                            if !pending {
-                                alive.insert(id.clone());
-                            }
-                        }
-                        Err(e)
-                            if e.as_service_error()
-                                .is_some_and(|s| s.is_not_found_exception()) => {}
-                        Err(e) => return Err(err(sdk_message(&e))),
-                    }
-                }
-            }
-            "ec2:volume" => {
-                api.hit("ec2:DescribeVolumes");
-                let out = api
-                    .ec2
-                    .describe_volumes()
-                    .filters(filter("volume-id", chunk))
-                    .send()
-                    .await
-                    .map_err(|e| err(sdk_message(&e)))?;
-                alive.extend(
-                    out.volumes()
-                        .iter()
-                        .filter_map(|v| v.volume_id())
-                        .map(str::to_string),
-                );
-            }
-            "ec2:network-interface" => {
-                api.hit("ec2:DescribeNetworkInterfaces");
-                let out = api
-                    .ec2
-                    .describe_network_interfaces()
-                    .filters(filter("network-interface-id", chunk))
-                    .send()
-                    .await
-                    .map_err(|e| err(sdk_message(&e)))?;
-                alive.extend(
-                    out.network_interfaces()
-                        .iter()
-                        .filter_map(|n| n.network_interface_id())
-                        .map(str::to_string),
-                );
-            }
-            "ec2:security-group" => {
-                api.hit("ec2:DescribeSecurityGroups");
-                let out = api
-                    .ec2
-                    .describe_security_groups()
-                    .filters(filter("group-id", chunk))
-                    .send()
-                    .await
-                    .map_err(|e| err(sdk_message(&e)))?;
-                alive.extend(
-                    out.security_groups()
-                        .iter()
-                        .filter(|g| g.group_name() != Some("default"))
-                        .filter_map(|g| g.group_id())
-                        .map(str::to_string),
-                );
-            }
-            _ => {
-                for arn in chunk {
-                    if elb_exists(api, arn).await.map_err(err)? {
-                        alive.insert(arn.clone());
-                    }
-                }
-            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_not_found_exception()) => {}
+            Err(e) => return Err(sdk_message(&e)),
+        }
+    }
+    Ok(alive)
+}
+
+async fn existing_volumes(api: &Api, ids: &[String]) -> Result<Vec<String>, String> {
+    api.hit("ec2:DescribeVolumes");
+    let out = api
+        .ec2
+        .describe_volumes()
+        .filters(id_filter("volume-id", ids))
+        .send()
+        .await
+        .map_err(|e| sdk_message(&e))?;
+    Ok(out
+        .volumes()
+        .iter()
+        .filter_map(|v| v.volume_id().map(str::to_string))
+        .collect())
+}
+
+async fn existing_interfaces(api: &Api, ids: &[String]) -> Result<Vec<String>, String> {
+    api.hit("ec2:DescribeNetworkInterfaces");
+    let out = api
+        .ec2
+        .describe_network_interfaces()
+        .filters(id_filter("network-interface-id", ids))
+        .send()
+        .await
+        .map_err(|e| sdk_message(&e))?;
+    Ok(out
+        .network_interfaces()
+        .iter()
+        .filter_map(|n| n.network_interface_id().map(str::to_string))
+        .collect())
+}
+
+/// A VPC's `default` group goes with the VPC: not a leftover of its own.
+async fn existing_groups(api: &Api, ids: &[String]) -> Result<Vec<String>, String> {
+    api.hit("ec2:DescribeSecurityGroups");
+    let out = api
+        .ec2
+        .describe_security_groups()
+        .filters(id_filter("group-id", ids))
+        .send()
+        .await
+        .map_err(|e| sdk_message(&e))?;
+    Ok(out
+        .security_groups()
+        .iter()
+        .filter(|g| g.group_name() != Some("default"))
+        .filter_map(|g| g.group_id().map(str::to_string))
+        .collect())
+}
+
+async fn existing_elb(api: &Api, arns: &[String]) -> Result<Vec<String>, String> {
+    let mut alive = Vec::new();
+    for arn in arns {
+        if elb_exists(api, arn).await? {
+            alive.push(arn.clone());
         }
     }
     Ok(alive)

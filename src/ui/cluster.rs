@@ -86,6 +86,10 @@ impl Printer {
             self.json(json!({ "event": "summary", "command": "down", "ok": ok, "summary": s }));
             return;
         }
+        if let Some(gate) = &s.gate {
+            let verdict = if gate.proceed { "Terrace's" } else { "REFUSED" };
+            self.line(&format!("Ownership: {verdict}: {}", gate.reason));
+        }
         if let Some(plan) = &s.plan {
             if plan.terraform.is_empty() {
                 self.line("terraform destroy would remove nothing (no state, or an empty one).");
@@ -98,11 +102,18 @@ impl Printer {
                     self.line(&format!("  {address}"));
                 }
             }
-            self.inventory(&plan.sweep);
+            self.inventory(
+                "If the drain does not complete, the pre-sweep before terraform destroy",
+                &plan.pre_sweep,
+            );
+            self.inventory("After terraform destroy, the sweep", &plan.sweep);
             return;
         }
         if let Some(drain) = &s.drain {
             self.drain_report(drain);
+        }
+        for pre_sweep in &s.pre_sweeps {
+            self.sweep_report(pre_sweep);
         }
         if let Some(destroyed) = &s.destroyed {
             self.line(&format!(

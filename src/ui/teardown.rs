@@ -53,8 +53,8 @@ impl Printer {
         }
     }
 
-    /// What the sweep would delete (`down --plan`).
-    pub fn inventory(&self, inventory: &Inventory) {
+    /// What a sweep would delete (`down --plan`); `who` names which one.
+    pub fn inventory(&self, who: &str, inventory: &Inventory) {
         match self.format {
             OutputFormat::Json => {
                 self.json(json!({ "event": "inventory", "inventory": inventory }))
@@ -62,12 +62,12 @@ impl Printer {
             OutputFormat::Text => {
                 if inventory.is_empty() {
                     self.line(&format!(
-                        "The sweep would delete nothing of {} in {}.",
+                        "{who} would delete nothing of {} in {}.",
                         inventory.cluster, inventory.region
                     ));
                 } else {
                     self.line(&format!(
-                        "The sweep would delete {} resource(s) of {} in {}:",
+                        "{who} would delete {} resource(s) of {} in {}:",
                         inventory.items.len(),
                         inventory.cluster,
                         inventory.region

@@ -58,6 +58,29 @@ filled:
    plain HTTP, Terraform's state included. The shim keeps bucket policies
    itself (Put/Get/DeleteBucketPolicy) and never hands them to moto.
 
+11. EC2 refuses to delete a subnet, security group or VPC that something
+   still uses (DependencyViolation); moto 5.1 deletes them anyway, which
+   hides every teardown-ordering bug (and keeps the interfaces of
+   terminated instances and deleted NAT gateways, which EC2 deletes: those
+   are not counted). The shim checks what EC2 checks
+   before it forwards DeleteSubnet (network interfaces, instances that are
+   not terminated, NAT gateways that are not deleted), DeleteSecurityGroup
+   (interfaces and instances in the group, rules of other groups that refer
+   to it) and DeleteVpc (subnets, groups other than `default`, route tables
+   other than the main one, attached internet gateways, NAT gateways,
+   interfaces), and answers DependencyViolation as EC2 does.
+
+12. moto creates no network interfaces for a load balancer. A real
+   ELBv2 load balancer has one per subnet (described `ELB app/<name>/<id>`,
+   in its security groups, untagged), which block its subnets and groups
+   until it is deleted, and go away with it. The shim creates them after
+   CreateLoadBalancer and deletes them after DeleteLoadBalancer.
+
+Test control (not a gap): `POST /_shim/endpoint` with `{"access_key": KEY,
+"cluster": NAME, "endpoint": URL}` makes DescribeCluster answer URL as the
+API endpoint of that account's cluster, so a test can put a real HTTP server (one that refuses every
+caller, say) behind an emulated cluster.
+
 Not a gap: of the ~55 s a full apply takes against moto, ~50 s are the
 provider's own consistency waits (the SQS queue and its policy wait ~25 s
 each for their attributes to read back the same several times in a row).
@@ -82,6 +105,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DEFAULT_ADDON_VERSIONS = {
@@ -124,6 +148,26 @@ class Store:
 STORES = {}
 LOCK = threading.Lock()
 BUCKET_POLICIES = {}  # bucket name -> policy document (bytes); S3 names are global
+LB_INTERFACES = {}  # load balancer ARN -> the ENI ids made for it (gap 12)
+ENDPOINTS = {}  # (access key, cluster name) -> API endpoint a test asked for
+
+XMLNS = re.compile(r'\sxmlns="[^"]+"')
+LIVE_INSTANCE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
+
+
+def xml_root(text):
+    """An EC2 or ELB answer without its default namespace."""
+    return ET.fromstring(XMLNS.sub("", text, count=1))
+
+
+def filters(**named):
+    """EC2 query parameters for filters: name (underscores as dashes) -> values."""
+    params = {}
+    for i, (name, values) in enumerate(named.items(), 1):
+        params[f"Filter.{i}.Name"] = name.replace("_", "-").replace("-dot-", ".")
+        for j, value in enumerate(values, 1):
+            params[f"Filter.{i}.Value.{j}"] = value
+    return params
 
 
 TEST_CA = """\
@@ -309,15 +353,156 @@ class Handler(BaseHTTPRequestHandler):
             return False
         return True
 
+    # -- EC2 dependencies (gaps 11 and 12) -------------------------------
+
+    def ec2_items(self, action, path, **named):
+        """The items of a Describe* answer (an empty list if moto refused)."""
+        status, text = self.ec2({"Action": action, **filters(**named)})
+        if status != 200:
+            sys.stderr.write(f"eks-shim: {action} answered {status}: {text[:300]}\n")
+            return []
+        return xml_root(text).findall(path)
+
+    def interfaces(self, **named):
+        """Interfaces that exist on EC2. moto keeps the primary interface of
+        a terminated instance and the interface of a deleted NAT gateway;
+        EC2 deletes both with their owner, so they do not count."""
+        found = self.ec2_items("DescribeNetworkInterfaces", "networkInterfaceSet/item", **named)
+        if not found:
+            return []
+        orphaned = {
+            eni.text
+            for nat in self.ec2_items("DescribeNatGateways", "natGatewaySet/item")
+            if nat.findtext("state") in ("deleted", "failed")
+            for eni in nat.findall("natGatewayAddressSet/item/networkInterfaceId")
+        }
+        live = []
+        for eni in found:
+            eni_id = eni.findtext("networkInterfaceId")
+            instance = eni.findtext("attachment/instanceId")
+            if eni_id in orphaned or (instance and not self.live_instances(instance_id=[instance])):
+                continue
+            live.append(eni_id)
+        return live
+
+    def live_instances(self, **named):
+        found = self.ec2_items("DescribeInstances", "reservationSet/item/instancesSet/item", **named)
+        return [
+            i.findtext("instanceId")
+            for i in found
+            if i.findtext("instanceState/name") in LIVE_INSTANCE_STATES
+        ]
+
+    def live_nat_gateways(self, **named):
+        found = self.ec2_items("DescribeNatGateways", "natGatewaySet/item", **named)
+        return [n.findtext("natGatewayId") for n in found if n.findtext("state") not in ("deleted", "failed")]
+
+    def subnet_dependencies(self, subnet):
+        return (
+            self.interfaces(subnet_id=[subnet])
+            + self.live_instances(subnet_id=[subnet])
+            + self.live_nat_gateways(subnet_id=[subnet])
+        )
+
+    def group_dependencies(self, group):
+        users = self.interfaces(group_id=[group]) + self.live_instances(instance_dot_group_id=[group])
+        for other in self.ec2_items("DescribeSecurityGroups", "securityGroupInfo/item"):
+            holder = other.findtext("groupId")
+            if holder == group:
+                continue
+            for rules in ("ipPermissions", "ipPermissionsEgress"):
+                referenced = other.findall(f"{rules}/item/groups/item/groupId")
+                if any(r.text == group for r in referenced):
+                    users.append(holder)
+        return users
+
+    def vpc_dependencies(self, vpc):
+        subnets = [s.findtext("subnetId") for s in self.ec2_items("DescribeSubnets", "subnetSet/item", vpc_id=[vpc])]
+        groups = [
+            g.findtext("groupId")
+            for g in self.ec2_items("DescribeSecurityGroups", "securityGroupInfo/item", vpc_id=[vpc])
+            if g.findtext("groupName") != "default"
+        ]
+        tables = [
+            t.findtext("routeTableId")
+            for t in self.ec2_items("DescribeRouteTables", "routeTableSet/item", vpc_id=[vpc])
+            if not any(m.text == "true" for m in t.findall("associationSet/item/main"))
+        ]
+        gateways = [
+            g.findtext("internetGatewayId")
+            for g in self.ec2_items("DescribeInternetGateways", "internetGatewaySet/item", attachment_dot_vpc_id=[vpc])
+        ]
+        return (
+            subnets
+            + groups
+            + tables
+            + gateways
+            + self.live_nat_gateways(vpc_id=[vpc])
+            + self.interfaces(vpc_id=[vpc])
+        )
+
+    def refuse_in_use(self, action, params, body):
+        check, key, what = DEPENDENCY_CHECKS[action]
+        resource = params.get(key)
+        users = [u for u in check(self, resource) if u] if resource else []
+        if not users:
+            return self.forward(body)
+        message = f"The {what} '{resource}' has dependencies and cannot be deleted: {', '.join(sorted(set(users)))}"
+        error = (
+            '<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>DependencyViolation</Code>'
+            f"<Message>{message}</Message></Error></Errors><RequestID>{suffix(32)}</RequestID></Response>"
+        ).encode()
+        self.send(400, error, [("Content-Type", "text/xml")])
+
+    def load_balancer_interfaces(self, action, params, body):
+        status, headers, data = self.upstream_call(self.command, self.path, self.headers.items(), body)
+        if status == 200 and action == "CreateLoadBalancer":
+            root = xml_root(data.decode())
+            arn = root.findtext(".//LoadBalancerArn")
+            subnets = [v for k, v in sorted(params.items()) if k.startswith("Subnets.member.")]
+            groups = [v for k, v in sorted(params.items()) if k.startswith("SecurityGroups.member.")]
+            kind = "net" if params.get("Type") == "network" else "app"
+            description = f"ELB {kind}/{arn.split('/', 2)[-1]}" if arn else "ELB"
+            made = []
+            for subnet in subnets:
+                request = {"Action": "CreateNetworkInterface", "SubnetId": subnet, "Description": description}
+                for i, group in enumerate(groups, 1):
+                    request[f"SecurityGroupId.{i}"] = group
+                created, xml = self.ec2(request)
+                eni = re.search(r"<networkInterfaceId>([^<]+)</networkInterfaceId>", xml)
+                if created == 200 and eni:
+                    made.append(eni.group(1))
+            with LOCK:
+                LB_INTERFACES[arn] = made
+        if status == 200 and action == "DeleteLoadBalancer":
+            with LOCK:
+                made = LB_INTERFACES.pop(params.get("LoadBalancerArn"), [])
+            for eni in made:
+                self.ec2({"Action": "DeleteNetworkInterface", "NetworkInterfaceId": eni})
+        self.send(status, data, headers)
+
     # -- dispatch -------------------------------------------------------
 
     def handle_any(self):
         body, chunked = self.read_body()
+        if self.path == "/_shim/endpoint" and self.command == "POST":
+            request = json.loads(body)
+            with LOCK:
+                ENDPOINTS[(request["access_key"], request["cluster"])] = request["endpoint"]
+            return self.send_json(200, {})
         match = CREDENTIAL.search(self.headers.get("Authorization", ""))
         if not chunked and match and match.group(3) == "ec2" and b"Action=DescribeLaunchTemplateVersions" in body:
             return self.launch_template_versions(body)
         if not chunked and match and match.group(3) == "s3" and self.bucket_policy(body):
             return None
+        if not chunked and match and match.group(3) in ("ec2", "elasticloadbalancing"):
+            params = dict(urllib.parse.parse_qsl(body.decode(errors="replace")))
+            self.ident = (match.group(1), match.group(2))
+            action = params.get("Action")
+            if match.group(3) == "ec2" and action in DEPENDENCY_CHECKS:
+                return self.refuse_in_use(action, params, body)
+            if match.group(3) == "elasticloadbalancing" and action in ("CreateLoadBalancer", "DeleteLoadBalancer"):
+                return self.load_balancer_interfaces(action, params, body)
         if chunked or not match or match.group(3) != "eks":
             return self.forward(body)
         self.ident = (match.group(1), match.group(2))
@@ -398,6 +583,10 @@ class Handler(BaseHTTPRequestHandler):
             extra = self.store.clusters.setdefault(cluster, {"access": {"authenticationMode": "CONFIG_MAP"}})
             c.setdefault("accessConfig", extra["access"])
             c["certificateAuthority"] = {"data": base64.b64encode(TEST_CA.encode()).decode()}
+            with LOCK:
+                endpoint = ENDPOINTS.get((self.ident[0], cluster))
+            if endpoint:
+                c["endpoint"] = endpoint
             vpc_config = c.setdefault("resourcesVpcConfig", {})
             if not vpc_config.get("clusterSecurityGroupId"):
                 self.ensure_cluster_sg(cluster, extra, vpc_config.get("subnetIds") or [])
@@ -749,6 +938,13 @@ class Handler(BaseHTTPRequestHandler):
         else:
             return False
         return True
+
+
+DEPENDENCY_CHECKS = {
+    "DeleteSubnet": (Handler.subnet_dependencies, "SubnetId", "subnet"),
+    "DeleteSecurityGroup": (Handler.group_dependencies, "GroupId", "security group"),
+    "DeleteVpc": (Handler.vpc_dependencies, "VpcId", "vpc"),
+}
 
 
 def default_username(kind, principal):

@@ -141,6 +141,97 @@ impl Seeder {
         }
     }
 
+    /// Seeding into an existing VPC and two of its subnets (in two AZs),
+    /// as the controllers create inside a cluster's network; no DNS zone.
+    pub async fn within(account: &Account, region: &str, vpc: &str, subnets: [&str; 2]) -> Seeder {
+        let config = account.sdk_config(region).await;
+        Seeder {
+            ec2: aws_sdk_ec2::Client::new(&config),
+            elbv2: elbv2::Client::new(&config),
+            route53: aws_sdk_route53::Client::new(&config),
+            vpc: vpc.to_string(),
+            subnets: [subnets[0].to_string(), subnets[1].to_string()],
+            zone_id: String::new(),
+        }
+    }
+
+    /// What the LB controller and Karpenter leave in the cluster's subnets
+    /// when nobody drains it: a load balancer in its own security group
+    /// (with the interfaces a real one has, made by the EKS shim), a
+    /// Karpenter instance in that group, and a detached CNI interface.
+    pub async fn in_vpc_leftovers(&self, cluster: &str) -> Seeded {
+        let sg = self
+            .security_group(
+                &format!("k8s-{cluster}-web"),
+                &[("elbv2.k8s.aws/cluster", cluster)],
+            )
+            .await;
+        let lb = self
+            .elbv2
+            .create_load_balancer()
+            .name(
+                format!("k8s-{cluster}-web")
+                    .chars()
+                    .take(32)
+                    .collect::<String>(),
+            )
+            .subnets(&self.subnets[0])
+            .subnets(&self.subnets[1])
+            .security_groups(&sg)
+            .set_tags(Some(elb_tags(&[("elbv2.k8s.aws/cluster", cluster)])))
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_string();
+        let instance = self
+            .ec2
+            .run_instances()
+            .image_id("ami-12c6146b")
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(&self.subnets[1])
+            .security_group_ids(&sg)
+            .set_tag_specifications(tags(
+                ResourceType::Instance,
+                &[
+                    ("karpenter.sh/nodepool", "default"),
+                    ("eks:eks-cluster-name", cluster),
+                ],
+            ))
+            .send()
+            .await
+            .unwrap()
+            .instances()[0]
+            .instance_id()
+            .unwrap()
+            .to_string();
+        let eni = self
+            .ec2
+            .create_network_interface()
+            .subnet_id(&self.subnets[1])
+            .set_tag_specifications(tags(
+                ResourceType::NetworkInterface,
+                &[("cluster.k8s.amazonaws.com/name", cluster)],
+            ))
+            .send()
+            .await
+            .unwrap()
+            .network_interface
+            .unwrap()
+            .network_interface_id
+            .unwrap();
+        Seeded {
+            instances: vec![instance],
+            load_balancers: vec![lb],
+            enis: vec![eni],
+            security_groups: vec![sg],
+            ..Seeded::default()
+        }
+    }
+
     pub async fn instance(&self, tag_list: &[(&str, &str)]) -> String {
         self.ec2
             .run_instances()
@@ -545,6 +636,9 @@ impl Seeder {
                 out.volumes.push(id.clone());
             }
         }
+        if self.zone_id.is_empty() {
+            return out;
+        }
         let sets = self
             .route53
             .list_resource_record_sets()
@@ -580,6 +674,53 @@ impl Seeder {
             .filter(|p| p.group_id() == Some(source))
             .count()
     }
+}
+
+/// A built cluster's VPC and two of its private subnets (the ones
+/// Karpenter launches into), in two AZs.
+pub async fn cluster_network(
+    account: &Account,
+    region: &str,
+    cluster: &str,
+) -> (String, [String; 2]) {
+    let ec2 = aws_sdk_ec2::Client::new(&account.sdk_config(region).await);
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(
+            Filter::builder()
+                .name("tag:terrace.dev/cluster")
+                .values(cluster)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let vpc = vpcs.vpcs()[0].vpc_id().unwrap().to_string();
+    let subnets = ec2
+        .describe_subnets()
+        .filters(Filter::builder().name("vpc-id").values(&vpc).build())
+        .filters(
+            Filter::builder()
+                .name("tag-key")
+                .values("kubernetes.io/role/internal-elb")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut private: Vec<(String, String)> = subnets
+        .subnets()
+        .iter()
+        .map(|s| {
+            (
+                s.availability_zone().unwrap().to_string(),
+                s.subnet_id().unwrap().to_string(),
+            )
+        })
+        .collect();
+    private.sort();
+    assert!(private.len() >= 2, "{private:?}");
+    (vpc, [private[0].1.clone(), private[1].1.clone()])
 }
 
 /// A fleet file for two clusters in `region` whose ExternalDNS writes to

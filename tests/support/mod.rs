@@ -6,4 +6,5 @@ pub mod kube;
 pub mod leftovers;
 pub mod moto;
 pub mod seed;
+pub mod stack;
 pub mod terraform;

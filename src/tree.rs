@@ -12,13 +12,14 @@ use std::path::{Path, PathBuf};
 const RENDERED: &[&str] = &["terraform", "manifests"];
 
 /// What else Terrace keeps in a cluster's work directory (the journal, the
-/// local lock, Terraform's data directory and saved plan): a render leaves
-/// these alone, and refuses a directory holding anything else.
+/// local lock, Terraform's data directory, saved plan and captured output):
+/// a render leaves these alone, and refuses a directory holding anything else.
 pub const WORK_DIR_ENTRIES: &[&str] = &[
     "journal.json",
     "journal.json.tmp",
     "lock",
     "tfdata",
+    "tfoutput",
     "tfplan",
 ];
 

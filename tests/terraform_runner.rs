@@ -332,16 +332,42 @@ async fn a_second_ctrl_c_kills_a_terraform_that_does_not_stop() {
         ])
         .with_interrupt(interrupt);
     let begun = Instant::now();
-    let (result, ()) = tokio::join!(runner.apply(&plan_file, &Discard), async {
+    let (result, pid) = tokio::join!(runner.apply(&plan_file, &Discard), async {
         wait_for_file(&started, Duration::from_secs(10)).await;
+        let pid: i32 = std::fs::read_to_string(&started)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         handle.interrupt();
         // Terraform ignores the first; the runner must still be waiting.
         tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            support::machine::running(pid),
+            "Terraform still runs after the first Ctrl-C"
+        );
         handle.interrupt();
+        pid
     });
     assert!(
         matches!(result, Err(RunError::Interrupted { .. })),
         "{result:?}"
     );
+    assert!(
+        !support::machine::running(pid),
+        "Terraform is gone after the second"
+    );
     assert!(begun.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn output_goes_to_files_that_are_removed_afterwards() {
+    let fx = Fixture::new();
+    let runner = fx.runner(&[]);
+    let outputs = runner.output(&Discard).await.unwrap();
+    assert_eq!(outputs["vpc_id"].value, "vpc-0fake");
+    let left: Vec<_> = std::fs::read_dir(fx.work().join("tfoutput"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

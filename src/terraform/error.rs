@@ -17,6 +17,11 @@ pub enum RunError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot create the files Terraform's output goes to in {}: {source}", path.display())]
+    Capture {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// Terraform failed; `diagnostics` are its errors, verbatim, and `stderr`
     /// what it wrote there (all there is when it failed before `-json` began).
     #[error("{}", failure_text(command, *code, diagnostics, stderr))]

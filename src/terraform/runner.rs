@@ -5,7 +5,8 @@
 //! events. The child gets its own process group, so a Ctrl-C at the terminal
 //! reaches Terraform only through the runner: the first [`Interrupt`] is sent
 //! on as SIGINT and the runner waits for Terraform to stop and release the
-//! state lock; a second one sends SIGKILL.
+//! state lock; a second one sends SIGKILL. Should terrace itself be killed,
+//! Terraform is stopped the same way (see [`Runner::command`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,6 @@ use std::process::{ExitStatus, Stdio};
 
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
 use super::Terraform;
@@ -233,6 +233,14 @@ impl Runner {
         Ok(finished.transcript.changes.unwrap_or_default())
     }
 
+    /// `terraform force-unlock -force ID`: releases a state lock whose
+    /// holder is gone. Terraform checks the ID against the lock it finds.
+    pub async fn force_unlock(&self, id: &str, reporter: &dyn Reporter) -> Result<(), RunError> {
+        let args = ["force-unlock", "-force", id].map(String::from).to_vec();
+        self.run("force-unlock", args, reporter).await?;
+        Ok(())
+    }
+
     /// `terraform output -json`, by output name.
     pub async fn output(
         &self,
@@ -288,6 +296,8 @@ impl Runner {
             .any(|k| self.var(k).is_some_and(|v| !v.is_empty()))
     }
 
+    /// Runs one Terraform command to its end: spawn, follow its output
+    /// (passing stop requests on), collect what it left.
     async fn run(
         &self,
         command: &'static str,
@@ -297,26 +307,84 @@ impl Runner {
         if self.interrupt.count() > 0 {
             return Err(RunError::Interrupted { command });
         }
+        let output = Capture::new(&self.dir)?;
+        let mut child = self.command(&args, &output)?;
+        reporter.report(
+            Event::debug(PHASE, format!("terraform {}", args.join(" ")))
+                .with("command", command)
+                .with("dir", self.dir.display().to_string()),
+        );
+        let mut child = child.spawn().map_err(|source| RunError::Spawn {
+            path: self.terraform.path.clone(),
+            source,
+        })?;
+        let group = Group::of(&child);
+        let followed = self
+            .follow(command, &mut child, &group, &output, reporter)
+            .await;
+        let (status, transcript, stdout, sent) = followed.map_err(|source| RunError::Spawn {
+            path: self.terraform.path.clone(),
+            source,
+        })?;
+        group.disarm();
+        let finished = Finished {
+            status,
+            transcript,
+            stdout,
+            stderr: output.stderr(),
+        };
+        finish(command, finished, sent > 0)
+    }
+
+    /// The child process for `args`, not yet started.
+    ///
+    /// Terraform writes to files, not pipes: were terrace killed, a pipe
+    /// would lose its reader and Terraform would die of SIGPIPE at its next
+    /// line, mid-apply, holding the state lock. It gets its own process
+    /// group, so the terminal's Ctrl-C (or a kill of terrace's group)
+    /// reaches it only through the runner, which decides what to send; and
+    /// on Linux it gets SIGINT when terrace dies, so it is never orphaned:
+    /// it stops as after a Ctrl-C, writing its state and releasing the lock.
+    fn command(&self, args: &[String], output: &Capture) -> Result<Command, RunError> {
+        let capture_err = |source| RunError::Capture {
+            path: output.dir.clone(),
+            source,
+        };
         let mut child = Command::new(&self.terraform.path);
         child
-            .args(&args)
+            .args(args)
             .current_dir(&self.dir)
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_INPUT", "0")
             .env("CHECKPOINT_DISABLE", "1")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group: the terminal's Ctrl-C reaches Terraform
-            // only through the runner, which decides what to send.
+            .stdout(output.stdout.as_file().try_clone().map_err(capture_err)?)
+            .stderr(output.stderr.as_file().try_clone().map_err(capture_err)?)
             .process_group(0);
-        // SAFETY: signal(2) is async-signal-safe and touches no memory of
-        // the parent. A SIGINT ignored by whoever started terrace (`nohup`,
-        // a `cmd &` in a script) would be inherited; reset it, or Terraform
-        // might never see the stop request the runner sends.
+        // The parent-death signal fires when the *thread* that forked exits.
+        // Commands are spawned from the runtime's threads, which live as
+        // long as the runtime, and the runtime outlives every command.
+        let parent = std::process::id();
+        // SAFETY: signal(2), prctl(2) and getppid(2) are async-signal-safe
+        // and touch no memory of the parent; the error is built without
+        // allocating.
         unsafe {
-            child.pre_exec(|| {
+            child.pre_exec(move || {
+                // A SIGINT ignored by whoever started terrace (`nohup`, a
+                // `cmd &` in a script) would be inherited; reset it, or
+                // Terraform might never see the stop request.
                 libc::signal(libc::SIGINT, libc::SIG_DFL);
+                #[cfg(target_os = "linux")]
+                {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // terrace died between fork and prctl: nobody would
+                    // send the signal, so do not start at all.
+                    if libc::getppid() as u32 != parent {
+                        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                    }
+                }
                 Ok(())
             });
         }
@@ -330,76 +398,140 @@ impl Runner {
         for (key, value) in &self.env {
             child.env(key, value);
         }
-        reporter.report(
-            Event::debug(PHASE, format!("terraform {}", args.join(" ")))
-                .with("command", command)
-                .with("dir", self.dir.display().to_string()),
-        );
-        let mut child = child.spawn().map_err(|source| RunError::Spawn {
-            path: self.terraform.path.clone(),
-            source,
-        })?;
-        let group = Group::of(&child);
+        Ok(child)
+    }
 
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let mut stderr_pipe = child.stderr.take().expect("piped stderr");
-        let stderr = tokio::spawn(async move {
-            let mut text = String::new();
-            let _ = stderr_pipe.read_to_string(&mut text).await;
-            text
-        });
+    /// Reads the child's `-json` lines as they are written, turning them
+    /// into events, until it exits; the first stop request is passed on
+    /// as SIGINT, later ones as SIGKILL. Returns its exit status, the
+    /// transcript, its raw stdout and how many requests were passed on.
+    async fn follow(
+        &self,
+        command: &'static str,
+        child: &mut tokio::process::Child,
+        group: &Group,
+        output: &Capture,
+        reporter: &dyn Reporter,
+    ) -> std::io::Result<(ExitStatus, Transcript, String, u32)> {
+        let mut lines = Lines::new(output.stdout.reopen()?);
         let mut transcript = Transcript::default();
         let mut raw = String::new();
+        let mut read = |line: &str, transcript: &mut Transcript| {
+            raw.push_str(line);
+            raw.push('\n');
+            if let Some(event) = transcript.read_line(command, line) {
+                reporter.report(event);
+            }
+        };
         let mut interrupt = self.interrupt.clone();
         let mut sent = 0;
-        loop {
+        let status = loop {
+            lines.read(|line| read(line, &mut transcript))?;
             tokio::select! {
-                line = stdout.next_line() => match line {
-                    Ok(Some(line)) => {
-                        raw.push_str(&line);
-                        raw.push('\n');
-                        if let Some(event) = transcript.read_line(command, &line) {
-                            reporter.report(event);
-                        }
-                    }
-                    _ => break,
-                },
+                status = child.wait() => break status?,
                 count = interrupt.exceeds(sent) => {
                     sent = count;
                     group.signal(if count == 1 { libc::SIGINT } else { libc::SIGKILL });
                     reporter.report(
                         Event::warn(PHASE, if count == 1 {
-                            "interrupted: waiting for Terraform to stop and release the state lock (Ctrl-C again to kill it)"
+                            "interrupted: waiting for Terraform to stop and release the state lock (interrupt again to kill it)"
                         } else {
                             "interrupted again: killing Terraform; the state lock may stay held"
                         })
                         .with("command", command),
                     );
                 }
+                () = tokio::time::sleep(POLL) => {}
             }
-        }
-        let status = loop {
-            tokio::select! {
-                status = child.wait() => break status,
-                count = interrupt.exceeds(sent) => {
-                    sent = count;
-                    group.signal(if count == 1 { libc::SIGINT } else { libc::SIGKILL });
-                }
-            }
-        }
-        .map_err(|source| RunError::Spawn {
-            path: self.terraform.path.clone(),
-            source,
-        })?;
-        group.disarm();
-        let stderr = stderr.await.unwrap_or_default();
-        let finished = Finished {
-            status,
-            transcript,
-            stdout: raw,
-            stderr,
         };
-        finish(command, finished, sent > 0)
+        lines.read(|line| read(line, &mut transcript))?;
+        lines.rest(|line| read(line, &mut transcript));
+        Ok((status, transcript, raw, sent))
+    }
+}
+
+/// How often a running command's output is looked at for new lines.
+const POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The files a command's stdout and stderr go to; removed when dropped.
+struct Capture {
+    dir: PathBuf,
+    stdout: tempfile::NamedTempFile,
+    stderr: tempfile::NamedTempFile,
+}
+
+impl Capture {
+    /// In the cluster's work directory (`tfoutput/`), beside the plan
+    /// file, which holds the same values. A killed terrace leaves its last
+    /// pair there; the next command's files do not collide with it.
+    fn new(terraform_dir: &Path) -> Result<Capture, RunError> {
+        let dir = terraform_dir
+            .parent()
+            .unwrap_or(terraform_dir)
+            .join("tfoutput");
+        if let Err(source) = std::fs::create_dir_all(&dir) {
+            return Err(RunError::Capture { path: dir, source });
+        }
+        let file = |suffix: &str| {
+            tempfile::Builder::new()
+                .prefix(".terraform-")
+                .suffix(suffix)
+                .tempfile_in(&dir)
+        };
+        match (file(".stdout"), file(".stderr")) {
+            (Ok(stdout), Ok(stderr)) => Ok(Capture {
+                dir,
+                stdout,
+                stderr,
+            }),
+            (Err(source), _) | (_, Err(source)) => Err(RunError::Capture { path: dir, source }),
+        }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read(self.stderr.path())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Complete lines of a file another process is still appending to.
+struct Lines {
+    file: std::fs::File,
+    pending: Vec<u8>,
+}
+
+impl Lines {
+    fn new(file: std::fs::File) -> Lines {
+        Lines {
+            file,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Hands every complete line written so far to `each`.
+    fn read(&mut self, mut each: impl FnMut(&str)) -> std::io::Result<()> {
+        use std::io::Read;
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            let n = self.file.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.pending.extend_from_slice(&chunk[..n]);
+            while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.pending.drain(..=end).collect();
+                each(String::from_utf8_lossy(&line[..end]).as_ref());
+            }
+        }
+    }
+
+    /// The last line, when the writer ended without a newline.
+    fn rest(&mut self, mut each: impl FnMut(&str)) {
+        if !self.pending.is_empty() {
+            let line = std::mem::take(&mut self.pending);
+            each(String::from_utf8_lossy(&line).as_ref());
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod fake_terraform;
 pub mod kube;
 pub mod leftovers;
+pub mod machine;
 pub mod moto;
 pub mod seed;
 pub mod stack;

@@ -11,7 +11,8 @@ use crate::config::ConfigError;
 use crate::ops::{self, Context, Env};
 use crate::ui::Printer;
 
-/// Exit codes (DESIGN.md section 6).
+/// Exit codes (DESIGN.md section 6); a run a signal stopped exits 128 +
+/// its number (130, 143, 129).
 pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_PREFLIGHT: u8 = 3;
@@ -43,6 +44,9 @@ async fn command(ctx: &Context, command: Command, printer: &Printer) -> Result<(
             let (summary, result) = ops::cluster::down(ctx, &args, printer).await?;
             printer.down_summary(&summary, result.is_ok());
             result?;
+        }
+        Command::Cluster(ClusterCommand::Unlock(args)) => {
+            printer.unlocked(&ops::cluster::unlock(ctx, &args, printer).await?);
         }
         Command::Cluster(ClusterCommand::Preflight(args)) => {
             let report = ops::cluster::preflight(ctx, &args).await?;
@@ -96,6 +100,8 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         || matches!(cluster, Some(cluster::ClusterError::Preflight(_)))
     {
         EXIT_PREFLIGHT
+    } else if let Some(signal) = cluster.and_then(cluster::ClusterError::signal) {
+        signal.exit_code()
     } else if cluster.is_some_and(cluster::ClusterError::is_interrupt) {
         EXIT_INTERRUPTED
     } else {

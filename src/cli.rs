@@ -83,6 +83,18 @@ pub enum ClusterCommand {
     List(ListArgs),
     /// State, version, endpoint and node groups of one cluster
     Status(ClusterArgs),
+    /// Show who holds the cluster's Terraform state lock and release it if its holder is gone
+    Unlock(UnlockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// Release without asking (required when not run from a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +134,10 @@ pub struct UpArgs {
     /// Stop once this phase is done (e.g. `outputs`: the infrastructure without the operator stack)
     #[arg(long, value_enum, value_name = "PHASE")]
     pub stop_after: Option<StopAfter>,
+
+    /// Ignore the journal of an unfinished previous run: run every phase
+    #[arg(long)]
+    pub restart: bool,
 
     /// Kubeconfig to add the cluster's context to [default: first path of KUBECONFIG, else ~/.kube/config]
     #[arg(long, value_name = "FILE")]

@@ -5,127 +5,15 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::machine::{
+    CLUSTER, Machine, REGION, applied, error, outcome, outcomes, parse, show,
+};
 use support::moto::Account;
-
-const REGION: &str = "us-east-1";
-const CLUSTER: &str = "terrace-us-east-1";
-
-/// A clean machine for one test: its own HOME (kubeconfig), cache and
-/// working directory (work dirs under .terrace/).
-struct Machine {
-    dir: tempfile::TempDir,
-    account: Account,
-    extra: Vec<(String, String)>,
-}
-
-impl Machine {
-    fn new(account: Account) -> Machine {
-        let dir = tempfile::tempdir().unwrap();
-        let rc = support::terraform::cli_config(dir.path());
-        let extra = vec![
-            ("HOME".to_string(), dir.path().display().to_string()),
-            ("TF_CLI_CONFIG_FILE".to_string(), rc.display().to_string()),
-            ("KUBECONFIG".to_string(), String::new()),
-        ];
-        Machine {
-            dir,
-            account,
-            extra,
-        }
-    }
-
-    fn with(mut self, key: &str, value: &str) -> Machine {
-        self.extra.push((key.to_string(), value.to_string()));
-        self
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_terrace"));
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .envs(self.account.env(REGION))
-            .envs(self.extra.iter().cloned())
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("terrace runs")
-    }
-
-    fn work_dir(&self) -> PathBuf {
-        self.dir.path().join(".terrace").join(CLUSTER)
-    }
-
-    fn journal(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.work_dir().join("journal.json")).unwrap())
-            .unwrap()
-    }
-}
-
-/// The JSON lines a run printed, and its closing summary object.
-fn parse(output: &Output) -> (Vec<Value>, Value) {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let events: Vec<Value> = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let summary = events
-        .iter()
-        .rev()
-        .find(|e| e["event"] == "summary")
-        .cloned()
-        .unwrap_or_else(|| {
-            panic!(
-                "no summary in:\n{stdout}\nstderr:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
-    (events, summary)
-}
-
-fn outcomes(summary: &Value) -> Vec<(String, String)> {
-    summary["summary"]["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["phase"].as_str().unwrap().to_string(),
-                p["outcome"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn outcome(summary: &Value, phase: &str) -> String {
-    outcomes(summary)
-        .into_iter()
-        .find(|(p, _)| p == phase)
-        .map(|(_, o)| o)
-        .unwrap_or_else(|| "absent".into())
-}
-
-fn applied(events: &[Value]) -> bool {
-    events
-        .iter()
-        .any(|e| e["phase"] == "terraform" && e["command"] == "apply")
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// The cluster VPC's `default` group has no rule left.
 async fn assert_default_security_group_closed(account: &Account) {
@@ -231,45 +119,59 @@ async fn up_to_the_addon_boundary_rerun_resume_then_down_leaves_nothing() {
     assert_eq!(outcome(&summary, "terraform"), "ran");
     assert!(!applied(&events), "a re-run must not apply");
 
-    // The whole way: the emulated cluster has no API server, so the addons
-    // phase fails with a clear message and the journal says so.
+    // The whole way, after a finished run: a fresh journal section, and
+    // Terraform plans again (the remote state decides, not the journal).
+    // The emulated cluster has no API server, so the addons phase fails
+    // with a clear message and the journal says so.
+    let first_run = machine.journal()["up"]["run"].clone();
     let full = machine.run(&up);
     assert_eq!(full.status.code(), Some(1), "{}", show(&full));
     let (events, summary) = parse(&full);
-    assert_eq!(
-        outcome(&summary, "terraform"),
-        "skipped",
-        "resumes after the finished infrastructure"
-    );
+    assert_eq!(summary["summary"]["resumed"], false, "the last run finished");
+    assert_ne!(machine.journal()["up"]["run"], first_run, "a fresh section");
+    assert_eq!(outcome(&summary, "terraform"), "ran");
+    assert!(!applied(&events), "nothing to apply");
     assert_eq!(outcome(&summary, "connect"), "ran");
     assert_eq!(outcome(&summary, "addons"), "failed");
-    let error = events
-        .iter()
-        .find(|e| e["event"] == "error")
-        .expect("an error event");
     assert!(
-        error["problems"][0]
-            .as_str()
-            .unwrap()
-            .contains("Kubernetes API did not answer"),
-        "{error}"
+        error(&events).contains("Kubernetes API did not answer"),
+        "{}",
+        show(&full)
     );
-    assert_eq!(machine.journal()["up"]["addons"]["status"], "failed");
+    assert_eq!(
+        machine.journal()["up"]["phases"]["addons"]["status"],
+        "failed"
+    );
 
-    // Resuming starts at addons again, without Terraform.
+    // Resuming plans again (no changes, nothing applied) and retries addons.
     let resumed = machine.run(&up);
     assert_eq!(resumed.status.code(), Some(1), "{}", show(&resumed));
     let (events, summary) = parse(&resumed);
     assert_eq!(summary["summary"]["resumed"], true);
-    assert_eq!(outcome(&summary, "terraform"), "skipped");
-    let planned_or_applied = events
-        .iter()
-        .any(|e| e["phase"] == "terraform" && (e["command"] == "plan" || e["command"] == "apply"));
-    assert!(
-        !planned_or_applied,
-        "no terraform plan or apply on resume (outputs are only read)"
-    );
+    assert_eq!(outcome(&summary, "terraform"), "ran");
+    assert_eq!(summary["summary"]["no_changes"], true);
+    assert!(!applied(&events));
     assert_eq!(outcome(&summary, "addons"), "failed");
+
+    // Someone else runs `down` from another machine (another work
+    // directory): the state object goes. Resuming here must rebuild, not
+    // trust its journal and fail on missing outputs.
+    let elsewhere = Machine::new(machine.account.clone());
+    let theirs_down = elsewhere.run(&[
+        "--output", "json", "cluster", "down", "--region", REGION, "--yes",
+    ]);
+    assert_eq!(theirs_down.status.code(), Some(0), "{}", show(&theirs_down));
+    // Destroy leaves an empty state object behind: the state says nothing
+    // exists, while this machine's journal says the build finished.
+    let rebuilt = machine.run(&up);
+    assert_eq!(rebuilt.status.code(), Some(1), "{}", show(&rebuilt));
+    let (events, summary) = parse(&rebuilt);
+    assert_eq!(summary["summary"]["resumed"], true);
+    assert!(applied(&events), "the cluster is built again");
+    assert!(summary["summary"]["changes"]["add"].as_u64().unwrap() > 50);
+    assert_eq!(outcome(&summary, "outputs"), "ran");
+    assert_eq!(outcome(&summary, "addons"), "failed", "{}", show(&rebuilt));
+    assert!(state_object_exists(&machine.account).await);
 
     // down --plan: what destroy and the sweep would remove, removing nothing.
     // Leftovers of the controllers inside the cluster's own subnets (which
@@ -517,8 +419,15 @@ async fn ctrl_c_during_apply_stops_terraform_cleanly_and_the_next_up_resumes() {
         "terraform got SIGINT and released its lock"
     );
     let journal = machine.journal();
-    assert_eq!(journal["up"]["terraform"]["status"], "interrupted");
-    assert_eq!(journal["up"]["render"]["status"], "done");
+    assert_eq!(journal["up"]["phases"]["terraform"]["status"], "interrupted");
+    assert!(
+        journal["up"]["phases"]["terraform"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stopped by SIGINT"),
+        "{journal}"
+    );
+    assert_eq!(journal["up"]["phases"]["render"]["status"], "done");
     assert!(
         rest.contains("\"event\":\"summary\""),
         "a summary even when interrupted: {rest}"
@@ -534,21 +443,17 @@ async fn ctrl_c_during_apply_stops_terraform_cleanly_and_the_next_up_resumes() {
         "an interrupted phase runs again"
     );
     assert!(applied(&events));
-    assert_eq!(machine.journal()["up"]["outputs"]["status"], "done");
-}
-
-fn with_fake_terraform(machine: Machine) -> Machine {
-    machine.with(
-        "TERRACE_TERRAFORM",
-        support::fake_terraform::path().to_str().unwrap(),
-    )
+    assert_eq!(
+        machine.journal()["up"]["phases"]["outputs"]["status"],
+        "done"
+    );
 }
 
 #[tokio::test]
 async fn a_terraform_failure_exits_1_in_its_own_words_and_the_journal_says_where() {
     terrace::tls::install_crypto_provider();
     for step in ["init", "plan", "apply"] {
-        let machine = with_fake_terraform(Machine::new(support::moto::account().await))
+        let machine = Machine::new(support::moto::account().await).with_fake_terraform()
             .with("FAKE_TF_FAIL", step)
             .with(
                 "FAKE_TF_FAIL_DETAIL",
@@ -573,12 +478,12 @@ async fn a_terraform_failure_exits_1_in_its_own_words_and_the_journal_says_where
             "{step}: {text}"
         );
         assert_eq!(outcome(&summary, "terraform"), "failed");
-        let journal = machine.journal();
-        assert_eq!(journal["up"]["render"]["status"], "done", "{step}");
-        assert_eq!(journal["up"]["terraform"]["status"], "failed", "{step}");
-        assert!(journal["up"]["terraform"]["finished_ms"].is_u64(), "{step}");
+        let journal = &machine.journal()["up"]["phases"];
+        assert_eq!(journal["render"]["status"], "done", "{step}");
+        assert_eq!(journal["terraform"]["status"], "failed", "{step}");
+        assert!(journal["terraform"]["finished_ms"].is_u64(), "{step}");
         assert!(
-            journal["up"].get("outputs").is_none(),
+            journal.get("outputs").is_none(),
             "{step}: nothing ran after the failure"
         );
     }
@@ -587,7 +492,7 @@ async fn a_terraform_failure_exits_1_in_its_own_words_and_the_journal_says_where
 #[tokio::test]
 async fn dry_run_plans_and_changes_nothing() {
     terrace::tls::install_crypto_provider();
-    let machine = with_fake_terraform(Machine::new(support::moto::account().await));
+    let machine = Machine::new(support::moto::account().await).with_fake_terraform();
     let output = machine.run(&[
         "--output",
         "json",
@@ -925,4 +830,83 @@ async fn a_cluster_api_that_refuses_us_is_a_warning_and_the_pre_sweep_clears_the
         support::stack::surviving(&machine.account, REGION, &ours).await,
         []
     );
+}
+
+/// The fake terraform's invocations of `command` so far.
+fn fake_calls(log: &Path, command: &str) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["argv"][0].as_str() == Some(command)
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_finished_run_is_not_resumed_a_failed_one_is_and_restart_starts_over() {
+    terrace::tls::install_crypto_provider();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("fake.log");
+    let machine = Machine::new(support::moto::account().await)
+        .with_fake_terraform()
+        .with("FAKE_TF_LOG", log.to_str().unwrap());
+    let up = [
+        "--output",
+        "json",
+        "cluster",
+        "up",
+        "--region",
+        REGION,
+        "--yes",
+        "--stop-after",
+        "outputs",
+    ];
+    let run = |extra: &[&str], fail: &str| {
+        machine
+            .command(&[&up[..], extra].concat())
+            .env("FAKE_TF_FAIL", fail)
+            .output()
+            .unwrap()
+    };
+
+    let first = run(&[], "");
+    assert_eq!(first.status.code(), Some(0), "{}", show(&first));
+    let first_run = machine.journal()["up"]["run"].clone();
+
+    // After a finished run: a fresh section, and Terraform plans again.
+    let plans = fake_calls(&log, "plan");
+    let again = run(&[], "");
+    assert_eq!(again.status.code(), Some(0), "{}", show(&again));
+    let (_, summary) = parse(&again);
+    assert_eq!(summary["summary"]["resumed"], false);
+    assert_eq!(outcome(&summary, "terraform"), "ran");
+    assert_eq!(fake_calls(&log, "plan"), plans + 1);
+    let journal = machine.journal();
+    assert_ne!(journal["up"]["run"], first_run);
+    assert!(journal["up"].get("resumed_by").is_none(), "{journal}");
+
+    // A failed run is resumed, by a run with its own id.
+    let failed = run(&[], "output");
+    assert_eq!(failed.status.code(), Some(1), "{}", show(&failed));
+    let resumed = run(&[], "");
+    assert_eq!(resumed.status.code(), Some(0), "{}", show(&resumed));
+    let (_, summary) = parse(&resumed);
+    assert_eq!(summary["summary"]["resumed"], true);
+    assert_eq!(outcome(&summary, "terraform"), "ran", "plan is never skipped");
+    let journal = machine.journal();
+    let resumer = journal["up"]["resumed_by"][0].as_str().unwrap();
+    assert_eq!(journal["up"]["phases"]["outputs"]["run"], resumer);
+
+    // --restart ignores an unfinished run's journal.
+    let failed = run(&[], "output");
+    assert_eq!(failed.status.code(), Some(1), "{}", show(&failed));
+    let before = machine.journal()["up"]["run"].clone();
+    let restarted = run(&["--restart"], "");
+    assert_eq!(restarted.status.code(), Some(0), "{}", show(&restarted));
+    let (_, summary) = parse(&restarted);
+    assert_eq!(summary["summary"]["resumed"], false);
+    let journal = machine.journal();
+    assert_ne!(journal["up"]["run"], before);
+    assert!(journal["up"].get("resumed_by").is_none(), "{journal}");
 }

@@ -255,6 +255,12 @@ pub async fn install(
     })
 }
 
+/// The objects an addon adds besides its Application (Karpenter's NodePool
+/// and EC2NodeClass, External Secrets' stores, …), as rendered in `tree`.
+pub fn extras(tree: &Tree, addon: &Addon) -> Result<Vec<Object>, InstallError> {
+    Ok(plan(tree, addon)?.extras)
+}
+
 fn plan<'a>(tree: &Tree, addon: &'a Addon) -> Result<Plan<'a>, InstallError> {
     let prefix = format!("manifests/{}/", addon.name);
     let mut application = Vec::new();

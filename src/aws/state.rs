@@ -182,6 +182,58 @@ pub async fn has_state(
     }
 }
 
+/// Terraform's S3-native state lock: the `<key>.tflock` object beside the
+/// state, holding Terraform's lock info as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct StateLock {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Operation", default)]
+    pub operation: String,
+    #[serde(rename = "Who", default)]
+    pub who: String,
+    #[serde(rename = "Created", default)]
+    pub created: String,
+}
+
+/// The lock on the state at `key`, if one is held (read-only).
+pub async fn state_lock(
+    aws: &Aws,
+    account: &str,
+    region: &str,
+    key: &str,
+) -> Result<Option<StateLock>, StateError> {
+    let name = bucket_name(account, region);
+    let api = |action, message| StateError::Api {
+        bucket: name.clone(),
+        action,
+        message,
+    };
+    let result = aws
+        .in_region(region)
+        .s3()
+        .get_object()
+        .bucket(&name)
+        .key(format!("{key}.tflock"))
+        .expected_bucket_owner(account)
+        .send()
+        .await;
+    let object = match result {
+        Ok(object) => object,
+        Err(e) if status(&e) == Some(404) => return Ok(None),
+        Err(e) => return Err(api("GetObject", sdk_message(&e))),
+    };
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| api("GetObject", e.to_string()))?
+        .into_bytes();
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| api("reading the lock", e.to_string()))
+}
+
 struct Bucket {
     s3: aws_sdk_s3::Client,
     name: String,

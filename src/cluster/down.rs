@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::journal::Section;
-use super::pipeline::{OnInterrupt, PhaseReport, Pipeline, Started, start};
+use super::pipeline::{JournalMode, OnInterrupt, PhaseReport, Pipeline, Started, start};
 use super::{Approval, ClusterError, connect};
 use crate::aws::{Aws, kubeconfig, state};
 use crate::config::ClusterSpec;
@@ -115,7 +115,11 @@ async fn run(
         Section::Down,
         "down",
         LAST_PHASE,
-        options.plan_only,
+        if options.plan_only {
+            JournalMode::ReadOnly
+        } else {
+            JournalMode::Resume
+        },
         reporter,
         options.interrupt.clone(),
     )?;
@@ -312,7 +316,7 @@ impl<'a> Teardown<'a> {
             "Destroy cluster {} in {}: {what}?",
             self.spec.name, self.spec.region
         );
-        if self.options.approval.approve(&question) {
+        if self.options.approval.approve(&question).await {
             Ok(())
         } else {
             Err(ClusterError::Declined)

@@ -8,12 +8,16 @@ mod down;
 pub mod journal;
 pub mod lock;
 mod pipeline;
+pub mod stale;
+mod unlock;
 mod up;
+pub mod verify;
 
 pub use connect::eks_client;
 pub use down::{DownOptions, DownPlan, DownSummary, down};
 pub use pipeline::{Outcome, PhaseReport};
-pub use up::{UpOptions, UpSummary, up};
+pub use unlock::{UnlockOptions, UnlockSummary, unlock};
+pub use up::{UpOptions, UpSummary, VERIFY_DEADLINE, up};
 
 use std::path::{Path, PathBuf};
 
@@ -27,7 +31,7 @@ use crate::aws::state::StateError;
 use crate::config::{self, ConfigError, Request};
 use crate::k8s::K8sError;
 use crate::render::{self, Outputs, RenderError, WriteError};
-use crate::terraform::{BinaryError, MIN_VERSION, RunError, Terraform};
+use crate::terraform::{BinaryError, Interrupt, MIN_VERSION, RunError, Signal, Terraform};
 
 /// Where a cluster's work directory lives unless `--out` says otherwise.
 pub fn work_dir(name: &str) -> PathBuf {
@@ -72,8 +76,8 @@ pub enum ClusterError {
     Unreachable { cluster: String, reason: String },
     #[error(transparent)]
     Addons(#[from] InstallError),
-    #[error("not healthy:\n  {}", .0.join("\n  "))]
-    Unhealthy(Vec<String>),
+    #[error("not ready after {seconds}s:\n  {}", problems.join("\n  "))]
+    NotReady { seconds: u64, problems: Vec<String> },
     #[error(transparent)]
     Teardown(#[from] crate::teardown::TeardownError),
     #[error(transparent)]
@@ -82,11 +86,28 @@ pub enum ClusterError {
     Aws(String),
     #[error("resources of the cluster survived the teardown:\n  {}", .0.join("\n  "))]
     Leaks(Vec<String>),
+    #[error(
+        "the Terraform state of cluster {cluster} is locked: {}. {}",
+        diagnosis.describe(),
+        unlock_advice(diagnosis, unlock)
+    )]
+    StateLocked {
+        cluster: String,
+        diagnosis: Box<stale::Diagnosis>,
+        /// The command that releases it.
+        unlock: String,
+    },
     #[error("stopped: the changes were not approved")]
     Declined,
     /// The ownership gate refused the target: nothing was touched.
     #[error("refusing to tear down {cluster}: {reason}")]
     Refused { cluster: String, reason: String },
+    /// A run a signal stopped; the signal decides the exit code.
+    #[error("stopped by {}: {source}", signal.name())]
+    Stopped {
+        signal: Signal,
+        source: Box<ClusterError>,
+    },
     #[error("interrupted during {phase}")]
     Interrupted { phase: &'static str },
     #[error("{1}: {0}")]
@@ -95,20 +116,62 @@ pub enum ClusterError {
     Internal(&'static str),
 }
 
+/// What to do about a held state lock.
+fn unlock_advice(diagnosis: &stale::Diagnosis, unlock: &str) -> String {
+    match diagnosis.holder {
+        stale::Holder::Dead => format!(
+            "Release it with `{unlock} --yes`, then run `terrace cluster up` again to continue"
+        ),
+        stale::Holder::Alive { .. } => {
+            "Wait for that run to finish, or stop it (Ctrl-C or SIGTERM): it releases the lock itself".to_string()
+        }
+        stale::Holder::Unknown { .. } => format!(
+            "If that run is gone for good, release it with `{unlock} --yes`"
+        ),
+    }
+}
+
 impl ClusterError {
     /// The run stopped because the user asked it to (exit 130).
     pub fn is_interrupt(&self) -> bool {
         matches!(
             self,
             ClusterError::Interrupted { .. }
+                | ClusterError::Stopped { .. }
                 | ClusterError::Terraform(RunError::Interrupted { .. })
         )
+    }
+
+    /// The signal that stopped the run, if one did.
+    pub fn signal(&self) -> Option<Signal> {
+        match self {
+            ClusterError::Stopped { signal, .. } => Some(*signal),
+            _ => None,
+        }
+    }
+
+    /// An interrupted run's error, carrying the signal behind the first
+    /// stop request `interrupt` saw; any other error as it is.
+    pub fn stopped_by(self, interrupt: &Interrupt) -> ClusterError {
+        match interrupt.first_signal() {
+            Some(signal) if self.is_interrupt() && self.signal().is_none() => {
+                ClusterError::Stopped {
+                    signal,
+                    source: Box::new(self),
+                }
+            }
+            _ => self,
+        }
     }
 }
 
 /// Asks a person a yes/no question (implemented by `ui` on a terminal).
 pub trait Prompt: Sync {
-    fn confirm(&self, question: &str) -> bool;
+    /// Puts the question and returns where the answer will arrive. The
+    /// answer must be read off the async path (a thread of its own): a
+    /// blocking read there would keep a stop request from being seen until
+    /// someone pressed Enter.
+    fn ask(&self, question: &str) -> tokio::sync::oneshot::Receiver<bool>;
 }
 
 /// Who approves changes: `--yes`, or a person at a terminal.
@@ -118,10 +181,12 @@ pub enum Approval<'a> {
 }
 
 impl Approval<'_> {
-    pub fn approve(&self, question: &str) -> bool {
+    /// Waits for the answer; a caller that is stopped meanwhile simply
+    /// drops this future (the question stays on screen, unanswered).
+    pub async fn approve(&self, question: &str) -> bool {
         match self {
             Approval::Yes => true,
-            Approval::Ask(prompt) => prompt.confirm(question),
+            Approval::Ask(prompt) => prompt.ask(question).await.unwrap_or(false),
         }
     }
 }

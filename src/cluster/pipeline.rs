@@ -1,15 +1,20 @@
 //! Running phases in order: journaling, skipping on resume, timing, and
-//! stopping on Ctrl-C. Shared by `up` and `down`; the phases themselves
+//! stopping when asked to. Shared by `up` and `down`; the phases themselves
 //! and their order live in `up.rs` and `down.rs`.
+//!
+//! A run resumes when the previous run of the same command did not finish
+//! (and `--restart` was not given); otherwise it starts a fresh journal
+//! section. Only phases a command marks skippable are ever skipped, and
+//! only when resuming, done, and with unchanged inputs.
 
 use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use serde::Serialize;
 
-use std::path::PathBuf;
-
-use super::journal::{Journal, Section, Status};
+use super::journal::{Journal, JournalError, Section, Status};
 use super::lock::Lock;
 use super::{ClusterError, work_dir};
 use crate::config::{ClusterSpec, Request};
@@ -57,15 +62,26 @@ pub struct Started<'a> {
     pub pipeline: Pipeline<'a>,
 }
 
+/// How a run treats the journal it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalMode {
+    /// Resume an unfinished previous run, else start a fresh section.
+    Resume,
+    /// Start a fresh section whatever the journal says (`--restart`); a
+    /// journal that cannot be read is replaced.
+    Restart,
+    /// Read it, never write it (a dry run).
+    ReadOnly,
+}
+
 /// Resolves the spec, takes the local lock for `command` and opens the
-/// journal (`dry`: only to read it); `last` is the phase that ends a
-/// finished run.
+/// journal; `last` is the phase that ends a finished run.
 pub fn start<'a>(
     request: &Request,
     section: Section,
     command: &str,
     last: &str,
-    dry: bool,
+    mode: JournalMode,
     reporter: &'a dyn Reporter,
     interrupt: Interrupt,
 ) -> Result<Started<'a>, ClusterError> {
@@ -74,15 +90,26 @@ pub fn start<'a>(
     let dir = std::path::absolute(work_dir(&spec.name))
         .map_err(|e| ClusterError::Io("the work directory", e))?;
     let lock = Lock::acquire(&dir, &spec.name, command)?;
-    let mut journal = Journal::load(&dir)?;
-    if dry {
+    let mut journal = match (Journal::load(&dir), mode) {
+        (Ok(journal), _) => journal,
+        (Err(JournalError::Corrupt { .. }), JournalMode::Restart) => Journal::fresh(&dir),
+        (Err(e), _) => return Err(e.into()),
+    };
+    if mode == JournalMode::ReadOnly {
         journal.read_only();
     }
-    let mut pipeline = Pipeline::new(journal, section, last, reporter, interrupt);
+    let mut pipeline = Pipeline::new(
+        journal,
+        section,
+        last,
+        mode == JournalMode::Restart,
+        reporter,
+        interrupt,
+    )?;
     if pipeline.resuming() {
         reporter.report(Event::info(
             "resolve",
-            "resuming the interrupted run: finished phases with unchanged inputs are skipped",
+            "resuming the unfinished previous run (--restart starts over)",
         ));
     }
     pipeline.record("resolve", started)?;
@@ -94,9 +121,22 @@ pub fn start<'a>(
     })
 }
 
+/// The journal, shared with a phase that records something while it runs
+/// (the state lock Terraform took).
+#[derive(Debug, Clone)]
+pub struct SharedJournal(Arc<Mutex<Journal>>);
+
+impl SharedJournal {
+    pub fn lock(&self) -> MutexGuard<'_, Journal> {
+        // A panic while holding it cannot leave a half-written file (writes
+        // are atomic renames), so a poisoned lock is still usable.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 pub struct Pipeline<'a> {
     section: Section,
-    journal: Journal,
+    journal: SharedJournal,
     /// The previous run of this command did not finish: finished phases
     /// with unchanged inputs are skipped.
     resume: bool,
@@ -107,26 +147,41 @@ pub struct Pipeline<'a> {
 
 impl<'a> Pipeline<'a> {
     /// `last` is the final phase of the command: the previous run finished
-    /// when the journal has it done.
+    /// when the journal has it done. `restart` never resumes.
     pub fn new(
-        journal: Journal,
+        mut journal: Journal,
         section: Section,
         last: &str,
+        restart: bool,
         reporter: &'a dyn Reporter,
         interrupt: Interrupt,
-    ) -> Pipeline<'a> {
+    ) -> Result<Pipeline<'a>, ClusterError> {
         let started = journal.get(section, "resolve").is_some();
-        let finished = journal
-            .get(section, last)
-            .is_some_and(|r| r.status == Status::Done);
-        Pipeline {
+        let finished = journal.section(section).finished
+            || journal
+                .get(section, last)
+                .is_some_and(|r| r.status == Status::Done);
+        let resume = started && !finished && !restart;
+        journal.begin(section, &super::journal::new_run_id(), resume)?;
+        Ok(Pipeline {
             section,
-            journal,
-            resume: started && !finished,
+            journal: SharedJournal(Arc::new(Mutex::new(journal))),
+            resume,
             reporter,
             interrupt,
             phases: Vec::new(),
-        }
+        })
+    }
+
+    /// Records that this run ended successfully, so the next one does not
+    /// resume it.
+    pub fn complete(&mut self) -> Result<(), ClusterError> {
+        Ok(self.journal.lock().finished(self.section)?)
+    }
+
+    /// The journal, for a phase that writes to it while it runs.
+    pub fn journal(&self) -> SharedJournal {
+        self.journal.clone()
     }
 
     pub fn resuming(&self) -> bool {
@@ -135,21 +190,30 @@ impl<'a> Pipeline<'a> {
 
     /// Whether the journal has `phase` done, whatever its inputs.
     pub fn finished(&self, phase: &str) -> bool {
+        self.status(phase) == Some(Status::Done)
+    }
+
+    /// What the journal says of `phase`: in this run if it ran already,
+    /// else in the run being resumed.
+    pub fn status(&self, phase: &str) -> Option<Status> {
         self.journal
+            .lock()
             .get(self.section, phase)
-            .is_some_and(|r| r.status == Status::Done)
+            .map(|r| r.status)
     }
 
     /// Forgets another command's section (a finished `down` clears `up`).
     pub fn forget(&mut self, section: Section) -> Result<(), ClusterError> {
-        Ok(self.journal.clear(section)?)
+        Ok(self.journal.lock().clear(section)?)
     }
 
     /// Records a phase that ran before the journal could be opened.
     pub fn record(&mut self, phase: &'static str, started: Instant) -> Result<(), ClusterError> {
-        self.journal.start(self.section, phase, "")?;
-        self.journal
-            .finish(self.section, phase, Status::Done, None)?;
+        {
+            let mut journal = self.journal.lock();
+            journal.start(self.section, phase, "")?;
+            journal.finish(self.section, phase, Status::Done, None)?;
+        }
         self.phases.push(PhaseReport {
             phase,
             outcome: Outcome::Ran,
@@ -161,7 +225,7 @@ impl<'a> Pipeline<'a> {
 
     /// Would `phase` with these inputs be skipped?
     pub fn would_skip(&self, phase: &str, inputs: &str) -> bool {
-        self.resume && self.journal.is_done(self.section, phase, inputs)
+        self.resume && self.journal.lock().is_done(self.section, phase, inputs)
     }
 
     /// Runs `work` as `phase`, unless `skippable` (with its input hash) and
@@ -180,7 +244,7 @@ impl<'a> Pipeline<'a> {
         if skippable.is_some() && self.would_skip(phase, inputs) {
             self.reporter.report(Event::info(
                 phase,
-                "skipped: finished in the interrupted run, inputs unchanged",
+                "skipped: finished in the run being resumed, inputs unchanged",
             ));
             self.phases.push(PhaseReport {
                 phase,
@@ -190,7 +254,7 @@ impl<'a> Pipeline<'a> {
             });
             return Ok(None);
         }
-        self.journal.start(self.section, phase, inputs)?;
+        self.journal.lock().start(self.section, phase, inputs)?;
         self.reporter
             .report(Event::info(phase, "started").with("state", "started"));
         let started = Instant::now();
@@ -207,6 +271,7 @@ impl<'a> Pipeline<'a> {
         match result {
             Ok(value) => {
                 self.journal
+                    .lock()
                     .finish(self.section, phase, Status::Done, None)?;
                 self.reporter.report(
                     Event::info(
@@ -225,16 +290,21 @@ impl<'a> Pipeline<'a> {
                 Ok(Some(value))
             }
             Err(err) => {
-                let (status, outcome) = if err.is_interrupt() {
-                    (Status::Interrupted, Outcome::Interrupted)
+                let (status, outcome, message) = if err.is_interrupt() {
+                    let by = match self.interrupt.first_signal() {
+                        Some(signal) => format!(" (stopped by {})", signal.name()),
+                        None => String::new(),
+                    };
+                    (Status::Interrupted, Outcome::Interrupted, format!("{err}{by}"))
                 } else {
-                    (Status::Failed, Outcome::Failed)
+                    (Status::Failed, Outcome::Failed, err.to_string())
                 };
                 // The journal must say where the run stopped even if this
                 // write fails; the phase's own error matters more.
                 let _ = self
                     .journal
-                    .finish(self.section, phase, status, Some(err.to_string()));
+                    .lock()
+                    .finish(self.section, phase, status, Some(message));
                 self.phases.push(PhaseReport {
                     phase,
                     outcome,

@@ -8,17 +8,16 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::journal::{self, Section};
-use super::pipeline::{OnInterrupt, PhaseReport, Pipeline, Started, start};
-use super::{Approval, ClusterError, connect};
+use super::journal::{self, Section, Status};
+use super::pipeline::{JournalMode, OnInterrupt, PhaseReport, Pipeline, Started, start};
+use super::{Approval, ClusterError, connect, stale, verify};
 use crate::addons::install::{self, InstallOptions};
-use crate::addons::{Catalog, health};
 use crate::aws::{Aws, kubeconfig, preflight, state, vpc};
 use crate::config::{ClusterSpec, Request};
 use crate::k8s::Kube;
 use crate::progress::{Event, Reporter};
-use crate::render::{self, Outputs, RenderError, Tree};
-use crate::terraform::{Backend, BinaryError, Changes, Interrupt, Runner, Terraform};
+use crate::render::{self, Outputs, Tree};
+use crate::terraform::{Backend, BinaryError, Changes, Interrupt, RunError, Runner, Terraform};
 
 pub struct UpOptions<'a> {
     pub request: Request,
@@ -33,7 +32,16 @@ pub struct UpOptions<'a> {
     /// The binary found for this run, or why none was (preflight says so).
     pub terraform: Result<Terraform, BinaryError>,
     pub interrupt: Interrupt,
+    /// Ignore the journal: start over instead of resuming (`--restart`).
+    pub restart: bool,
+    /// How long `verify` waits for the whole cluster to be ready.
+    pub verify_deadline: std::time::Duration,
 }
+
+/// How long `verify` waits unless told otherwise: the addons phase has
+/// already waited for each addon, so this covers nodes joining and
+/// controllers settling.
+pub const VERIFY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// What `up` did, phase by phase; printed even when it failed.
 #[derive(Debug, Default, Serialize)]
@@ -50,7 +58,7 @@ pub struct UpSummary {
     pub planned: Vec<String>,
     pub resumed: bool,
     /// A dry run's plan of the phases: each one's name and whether it would
-    /// run or be skipped (resuming an interrupted run).
+    /// run or may be skipped (resuming an unfinished run).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub would: Vec<(&'static str, String)>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,6 +90,13 @@ async fn run(
     summary: &mut UpSummary,
 ) -> Result<(), ClusterError> {
     let last = options.stop_after.unwrap_or(LAST_PHASE);
+    let mode = if options.dry_run {
+        JournalMode::ReadOnly
+    } else if options.restart {
+        JournalMode::Restart
+    } else {
+        JournalMode::Resume
+    };
     let Started {
         spec,
         dir,
@@ -92,7 +107,7 @@ async fn run(
         Section::Up,
         "up",
         last,
-        options.dry_run,
+        mode,
         reporter,
         options.interrupt.clone(),
     )?;
@@ -100,159 +115,243 @@ async fn run(
     summary.region = spec.region.clone();
     summary.dir = dir.clone();
     summary.resumed = p.resuming();
-    let result = phases(options, &spec, &dir, &mut p, reporter, summary).await;
+    let aws = Aws::connect(&spec.region).await;
+    let up = Up {
+        options,
+        spec: &spec,
+        dir: &dir,
+        aws,
+        reporter,
+    };
+    let mut result = up.phases(&mut p, summary).await;
+    if result.is_ok() && !options.dry_run {
+        result = p.complete();
+    }
     summary.phases = std::mem::take(&mut p.phases);
     result
 }
 
-async fn phases(
-    options: &UpOptions<'_>,
-    spec: &ClusterSpec,
-    dir: &Path,
-    p: &mut Pipeline<'_>,
-    reporter: &dyn Reporter,
-    summary: &mut UpSummary,
-) -> Result<(), ClusterError> {
-    let aws = Aws::connect(&spec.region).await;
+/// What every phase of one `up` works with.
+struct Up<'a> {
+    options: &'a UpOptions<'a>,
+    spec: &'a ClusterSpec,
+    dir: &'a Path,
+    aws: Aws,
+    reporter: &'a dyn Reporter,
+}
 
-    let report = p
-        .run("preflight", None, OnInterrupt::Stop, async {
-            let report =
-                preflight::run(spec, &aws, super::terraform_check(&options.terraform)).await;
-            for check in &report.checks {
-                let event = if check.passed {
-                    Event::info
-                } else {
-                    Event::warn
-                };
-                reporter.report(
-                    event("preflight", format!("{}: {}", check.name, check.detail))
-                        .with("check", check),
-                );
+impl Up<'_> {
+    /// The phases after `resolve`, in order.
+    async fn phases(&self, p: &mut Pipeline<'_>, summary: &mut UpSummary) -> Result<(), ClusterError> {
+        let account = self.preflight(p).await?;
+        let terraform = self.options.terraform.clone()?;
+        let bucket = state::bucket_name(&account, &self.spec.region);
+        let bucket_exists = self.state(p, &account).await?;
+        let tree = self.render(p).await?;
+        if self.stop("render", summary) {
+            return Ok(());
+        }
+
+        let runner = Runner::new(terraform, self.dir)
+            .with_env("TF_DATA_DIR", &self.dir.join("tfdata").display().to_string())
+            .with_interrupt(self.options.interrupt.clone());
+        let backend = Backend::for_cluster(&bucket, &self.spec.name, &self.spec.region);
+        let plan_file = self.dir.join("tfplan");
+        if self.options.dry_run {
+            let plan = Plan {
+                runner: &runner,
+                backend: &backend,
+                bucket_exists,
+                tree: &tree,
+                plan_file: &plan_file,
+            };
+            return self.dry_run(plan, p, summary).await;
+        }
+
+        match self.terraform(p, &runner, &backend, &account, &plan_file).await? {
+            Some(changes) => summary.changes = changes,
+            None => {
+                summary.no_changes = true;
+                p.note("terraform", "no changes");
             }
-            match report.refusal() {
-                Some(refused) => Err(ClusterError::Preflight(refused)),
-                None => Ok(report),
-            }
+        }
+        if self.stop("terraform", summary) {
+            return Ok(());
+        }
+
+        let tree = self.outputs(p, &runner).await?;
+        if self.stop("outputs", summary) {
+            return Ok(());
+        }
+
+        let kube = p
+            .run("connect", None, OnInterrupt::Stop, async {
+                connect::connect(&self.aws, self.spec, &self.options.kubeconfig, self.reporter).await
+            })
+            .await?
+            .ok_or(ClusterError::Internal("connect is never skipped"))?;
+        if self.stop("connect", summary) {
+            return Ok(());
+        }
+
+        self.addons(p, &kube, &tree).await?;
+        if self.stop("addons", summary) {
+            return Ok(());
+        }
+
+        p.run("verify", None, OnInterrupt::Stop, async {
+            let expected = verify::Expected::of(self.spec, &tree)?;
+            let options = &self.options.install;
+            verify::verify(&kube, &expected, self.options.verify_deadline, &options.backoff, self.reporter).await
         })
-        .await?
-        .ok_or(ClusterError::Internal("preflight is never skipped"))?;
-    let account = report.account.clone().ok_or(ClusterError::Internal(
-        "preflight passed without an account",
-    ))?;
-    let terraform = options.terraform.clone()?;
+        .await?;
+        Ok(())
+    }
 
-    let bucket = state::bucket_name(&account, &spec.region);
-    let bucket_exists = if options.dry_run {
-        state::exists(&aws, &account, &spec.region).await?
-    } else {
+    /// Preflight's checks, each reported; the account they found.
+    async fn preflight(&self, p: &mut Pipeline<'_>) -> Result<String, ClusterError> {
+        let report = p
+            .run("preflight", None, OnInterrupt::Stop, async {
+                let check = super::terraform_check(&self.options.terraform);
+                let report = preflight::run(self.spec, &self.aws, check).await;
+                for check in &report.checks {
+                    let event = if check.passed {
+                        Event::info
+                    } else {
+                        Event::warn
+                    };
+                    self.reporter.report(
+                        event("preflight", format!("{}: {}", check.name, check.detail))
+                            .with("check", check),
+                    );
+                }
+                match report.refusal() {
+                    Some(refused) => Err(ClusterError::Preflight(refused)),
+                    None => Ok(report),
+                }
+            })
+            .await?
+            .ok_or(ClusterError::Internal("preflight is never skipped"))?;
+        report.account.ok_or(ClusterError::Internal(
+            "preflight passed without an account",
+        ))
+    }
+
+    /// Ensures the state bucket (a dry run only looks); whether it exists.
+    async fn state(&self, p: &mut Pipeline<'_>, account: &str) -> Result<bool, ClusterError> {
+        if self.options.dry_run {
+            return Ok(state::exists(&self.aws, account, &self.spec.region).await?);
+        }
         p.run("state", None, OnInterrupt::Stop, async {
-            let ensured = state::ensure(&aws, &account, &spec.region).await?;
+            let ensured = state::ensure(&self.aws, account, &self.spec.region).await?;
             let what = if ensured.created {
                 "created".to_string()
             } else if ensured.fixed.is_empty() {
                 "no change".to_string()
             } else {
-                format!(
-                    "fixed {}",
-                    ensured
-                        .fixed
-                        .iter()
-                        .map(|s| s.describe())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                let fixed: Vec<_> = ensured.fixed.iter().map(|s| s.describe()).collect();
+                format!("fixed {}", fixed.join(", "))
             };
-            reporter.report(Event::info(
+            self.reporter.report(Event::info(
                 "state",
                 format!("state bucket {}: {what}", ensured.name),
             ));
             Ok(())
         })
         .await?;
-        true
-    };
+        Ok(true)
+    }
 
-    let tree = p
-        .run("render", None, OnInterrupt::Stop, async {
-            let tree = render::render(spec, &Outputs::placeholders())?;
-            tree.write_atomic(dir)?;
+    async fn render(&self, p: &mut Pipeline<'_>) -> Result<Tree, ClusterError> {
+        p.run("render", None, OnInterrupt::Stop, async {
+            let tree = render::render(self.spec, &Outputs::placeholders())?;
+            tree.write_atomic(self.dir)?;
             Ok(tree)
         })
         .await?
-        .ok_or(ClusterError::Internal("render is never skipped"))?;
-    if stop(options, "render", reporter, summary) {
-        return Ok(());
+        .ok_or(ClusterError::Internal("render is never skipped"))
     }
 
-    let runner = Runner::new(terraform, dir)
-        .with_env("TF_DATA_DIR", &dir.join("tfdata").display().to_string())
-        .with_interrupt(options.interrupt.clone());
-    let backend = Backend::for_cluster(&bucket, &spec.name, &spec.region);
-    let plan_file = dir.join("tfplan");
-
-    if options.dry_run {
-        return dry_run(
-            &runner,
-            &backend,
-            bucket_exists,
-            &tree,
-            &plan_file,
-            p,
-            reporter,
-            summary,
-        )
-        .await;
-    }
-
-    let terraform_inputs = terraform_inputs(&tree, &bucket);
-    let applied = p
-        .run(
-            "terraform",
-            Some(&terraform_inputs),
-            OnInterrupt::Delegate,
-            async {
-                runner.init(&backend, reporter).await?;
-                let plan = runner.plan(&plan_file, reporter).await?;
-                if !plan.has_changes {
-                    reporter.report(Event::info(
-                        "terraform",
-                        "no changes: the infrastructure matches the configuration",
-                    ));
-                    return Ok(None);
-                }
-                let c = plan.changes;
-                let question = format!(
-                    "Terraform will add {}, change {} and destroy {} resources of {} in {}. Apply?",
-                    c.add, c.change, c.destroy, spec.name, spec.region
-                );
-                if !options.approval.approve(&question) {
-                    return Err(ClusterError::Declined);
-                }
-                Ok(Some(runner.apply(&plan_file, reporter).await?))
-            },
-        )
-        .await?;
-    match applied {
-        Some(Some(changes)) => summary.changes = changes,
-        Some(None) => {
-            summary.no_changes = true;
-            p.note("terraform", "no changes");
-        }
-        None => {}
-    }
-    if stop(options, "terraform", reporter, summary) {
-        return Ok(());
-    }
-
-    let tree = p
-        .run("outputs", None, OnInterrupt::Delegate, async {
-            if applied.is_none() {
-                // Skipped on resume: Terraform's data directory survives,
-                // but a fresh init costs little and survives a wiped one.
-                runner.init(&backend, reporter).await?;
+    /// `init` and `plan` always (the remote state, not the local journal,
+    /// says what exists), `apply` after approval when the plan changes
+    /// something; `None` when it changes nothing. The lock Terraform takes
+    /// meanwhile is recorded in the journal; a lock found held is judged.
+    async fn terraform(
+        &self,
+        p: &mut Pipeline<'_>,
+        runner: &Runner,
+        backend: &Backend,
+        account: &str,
+        plan_file: &Path,
+    ) -> Result<Option<Changes>, ClusterError> {
+        let journal = p.journal();
+        let reporter = self.reporter;
+        let work = async {
+            runner.init(backend, reporter).await?;
+            let plan = runner.plan(plan_file, reporter).await?;
+            if !plan.has_changes {
+                reporter.report(Event::info(
+                    "terraform",
+                    "no changes: the infrastructure matches the configuration",
+                ));
+                return Ok(None);
             }
-            let outputs = runner.output(reporter).await?;
+            self.approve(&plan.changes).await?;
+            Ok(Some(runner.apply(plan_file, reporter).await?))
+        };
+        let recorded = journal.lock().lock.clone();
+        let work = async {
+            stale::recording(&self.aws, account, backend, journal, work)
+                .await
+                .map_err(|e| self.locked(e, recorded))
+        };
+        p.run("terraform", None, OnInterrupt::Delegate, work)
+            .await?
+            .ok_or(ClusterError::Internal("terraform is never skipped"))
+    }
+
+    /// Asks to apply `changes`; a stop request while the question waits
+    /// ends the phase at once.
+    async fn approve(&self, c: &Changes) -> Result<(), ClusterError> {
+        let question = format!(
+            "Terraform will add {}, change {} and destroy {} resources of {} in {}. Apply?",
+            c.add, c.change, c.destroy, self.spec.name, self.spec.region
+        );
+        let mut interrupt = self.options.interrupt.clone();
+        let seen = interrupt.count();
+        tokio::select! {
+            approved = self.options.approval.approve(&question) => if approved {
+                Ok(())
+            } else {
+                Err(ClusterError::Declined)
+            },
+            _ = interrupt.exceeds(seen) => Err(ClusterError::Interrupted { phase: "terraform" }),
+        }
+    }
+
+    /// A lock conflict becomes a diagnosis of its holder and the command
+    /// that releases it; other errors pass.
+    fn locked(&self, err: ClusterError, recorded: Option<journal::LockRecord>) -> ClusterError {
+        let ClusterError::Terraform(RunError::Locked { lock, .. }) = &err else {
+            return err;
+        };
+        let lock = crate::aws::state::StateLock {
+            id: lock.id.clone(),
+            operation: lock.operation.clone(),
+            who: lock.who.clone(),
+            created: lock.created.clone(),
+        };
+        ClusterError::StateLocked {
+            cluster: self.spec.name.clone(),
+            diagnosis: Box::new(stale::diagnose(lock, &self.spec.name, recorded)),
+            unlock: unlock_command(&self.options.request, self.spec),
+        }
+    }
+
+    /// Reads Terraform's outputs and renders the manifests with them.
+    async fn outputs(&self, p: &mut Pipeline<'_>, runner: &Runner) -> Result<Tree, ClusterError> {
+        p.run("outputs", None, OnInterrupt::Delegate, async {
+            let outputs = runner.output(self.reporter).await?;
             let value = |name: &str| {
                 outputs
                     .get(name)
@@ -263,146 +362,144 @@ async fn phases(
             let outputs = Outputs {
                 vpc_id: value("vpc_id")?,
             };
-            let revoked = vpc::close_default_security_group(&aws, &outputs.vpc_id).await?;
+            let revoked = vpc::close_default_security_group(&self.aws, &outputs.vpc_id).await?;
             if revoked > 0 {
-                reporter.report(Event::info(
+                self.reporter.report(Event::info(
                     "outputs",
                     format!("closed the default security group of {}", outputs.vpc_id),
                 ));
             }
-            let tree = render::render(spec, &outputs)?;
-            tree.write_atomic(dir)?;
+            let tree = render::render(self.spec, &outputs)?;
+            tree.write_atomic(self.dir)?;
             Ok(tree)
         })
         .await?
-        .ok_or(ClusterError::Internal("outputs is never skipped"))?;
-    if stop(options, "outputs", reporter, summary) {
-        return Ok(());
+        .ok_or(ClusterError::Internal("outputs is never skipped"))
     }
 
-    let kube = p
-        .run("connect", None, OnInterrupt::Stop, async {
-            connect::connect(&aws, spec, &options.kubeconfig, reporter).await
+    /// The operator stack. A resumed run skips it when it finished with
+    /// the same manifests, unless `verify` then failed: a failed verify
+    /// means what it installed must be looked at again.
+    async fn addons(&self, p: &mut Pipeline<'_>, kube: &Kube, tree: &Tree) -> Result<(), ClusterError> {
+        let inputs = journal::hash(&[tree_hash(tree, "manifests/").as_bytes()]);
+        let skippable = (p.status("verify") != Some(Status::Failed)).then_some(inputs.as_str());
+        p.run("addons", skippable, OnInterrupt::Stop, async {
+            connect::reachable(kube, &self.spec.name).await?;
+            install::install(kube, tree, self.spec, &self.options.install, self.reporter).await?;
+            Ok(())
         })
-        .await?
-        .ok_or(ClusterError::Internal("connect is never skipped"))?;
-    if stop(options, "connect", reporter, summary) {
-        return Ok(());
-    }
-
-    let addons_inputs = journal::hash(&[tree_hash(&tree, "manifests/").as_bytes()]);
-    p.run("addons", Some(&addons_inputs), OnInterrupt::Stop, async {
-        connect::reachable(&kube, &spec.name).await?;
-        install::install(&kube, &tree, spec, &options.install, reporter).await?;
+        .await?;
         Ok(())
-    })
-    .await?;
-    if stop(options, "addons", reporter, summary) {
-        return Ok(());
     }
 
-    p.run("verify", None, OnInterrupt::Stop, async {
-        verify(&kube, spec, reporter).await
-    })
-    .await?;
-    Ok(())
-}
-
-/// `--stop-after`: true when `phase` is where this run ends.
-fn stop(
-    options: &UpOptions<'_>,
-    phase: &'static str,
-    reporter: &dyn Reporter,
-    summary: &mut UpSummary,
-) -> bool {
-    if options.stop_after != Some(phase) {
-        return false;
+    /// `--stop-after`: true when `phase` is where this run ends.
+    fn stop(&self, phase: &'static str, summary: &mut UpSummary) -> bool {
+        if self.options.stop_after != Some(phase) {
+            return false;
+        }
+        self.reporter.report(Event::info(
+            phase,
+            format!("stopping after {phase}, as asked (--stop-after)"),
+        ));
+        summary.stopped_after = Some(phase);
+        true
     }
-    reporter.report(Event::info(
-        phase,
-        format!("stopping after {phase}, as asked (--stop-after)"),
-    ));
-    summary.stopped_after = Some(phase);
-    true
+
+    /// `--dry-run`: plan, report, change nothing. Without a state bucket
+    /// yet (a first `up`), the plan runs against empty local state in a
+    /// scratch copy, which is exactly what the first real run will create.
+    async fn dry_run(
+        &self,
+        plan: Plan<'_>,
+        p: &mut Pipeline<'_>,
+        summary: &mut UpSummary,
+    ) -> Result<(), ClusterError> {
+        let addons = if p.resuming() && p.finished("addons") && p.status("verify") != Some(Status::Failed) {
+            "skip if the manifests are unchanged: finished in the run being resumed".to_string()
+        } else {
+            "run".to_string()
+        };
+        let run = || "run".to_string();
+        summary.would = vec![
+            ("preflight", run()),
+            ("state", run()),
+            ("render", run()),
+            ("terraform", "run: plan, and apply only if it changes something".to_string()),
+            ("outputs", run()),
+            ("connect", run()),
+            ("addons", addons),
+            ("verify", run()),
+        ];
+        let planned = p
+            .run("terraform", None, OnInterrupt::Delegate, plan.run(self.reporter))
+            .await?
+            .ok_or(ClusterError::Internal("dry-run plan is never skipped"))?;
+        summary.no_changes = !planned.has_changes;
+        summary.changes = planned.changes;
+        summary.planned = planned
+            .resources
+            .iter()
+            .map(|r| format!("{}: {}", r.address, r.action))
+            .collect();
+        Ok(())
+    }
 }
 
-/// `--dry-run`: plan, report, change nothing. Without a state bucket yet
-/// (a first `up`), the plan runs against empty local state in a scratch
-/// copy, which is exactly what the first real run will create.
-#[allow(clippy::too_many_arguments)]
-async fn dry_run(
-    runner: &Runner,
-    backend: &Backend,
+/// The plan of a dry run.
+struct Plan<'a> {
+    runner: &'a Runner,
+    backend: &'a Backend,
     bucket_exists: bool,
-    tree: &Tree,
-    plan_file: &Path,
-    p: &mut Pipeline<'_>,
-    reporter: &dyn Reporter,
-    summary: &mut UpSummary,
-) -> Result<(), ClusterError> {
-    let skip = "skip: finished in the interrupted run with the same inputs".to_string();
-    let terraform = if p.would_skip("terraform", &terraform_inputs(tree, &backend.bucket)) {
-        skip.clone()
-    } else {
-        "run".to_string()
-    };
-    let addons = if p.resuming() && p.finished("addons") {
-        format!("{skip}, if Terraform's outputs are unchanged")
-    } else {
-        "run".to_string()
-    };
-    summary.would = vec![
-        ("preflight", "run".to_string()),
-        ("state", "run".to_string()),
-        ("render", "run".to_string()),
-        ("terraform", terraform),
-        ("outputs", "run".to_string()),
-        ("connect", "run".to_string()),
-        ("addons", addons),
-        ("verify", "run".to_string()),
-    ];
-    let plan = p
-        .run("terraform", None, OnInterrupt::Delegate, async {
-            if bucket_exists {
-                runner.init(backend, reporter).await?;
-                Ok(runner.plan(plan_file, reporter).await?)
-            } else {
-                reporter.report(Event::info(
-                    "terraform",
-                    format!("state bucket {} does not exist yet: planning against empty state", backend.bucket),
-                ));
-                let scratch = tempfile::tempdir().map_err(|e| ClusterError::Io("a scratch directory for the plan", e))?;
-                let mut local_tree = Tree::default();
-                for (path, contents) in tree.iter().filter(|(p, _)| p.starts_with("terraform/")) {
-                    local_tree.insert(path.to_string(), contents);
-                }
-                local_tree.insert(
-                    "terraform/backend_override.tf".to_string(),
-                    "# Dry run before the state bucket exists: plan against empty local state.\nterraform {\n  backend \"local\" {}\n}\n",
-                );
-                let dir = scratch.path().join("work");
-                local_tree.write_atomic(&dir)?;
-                let local = runner.elsewhere(&dir).with_env("TF_DATA_DIR", &dir.join("tfdata").display().to_string());
-                local.init_local(reporter).await?;
-                Ok(local.plan(&dir.join("tfplan"), reporter).await?)
-            }
-        })
-        .await?
-        .ok_or(ClusterError::Internal("dry-run plan is never skipped"))?;
-    summary.no_changes = !plan.has_changes;
-    summary.changes = plan.changes;
-    summary.planned = plan
-        .resources
-        .iter()
-        .map(|r| format!("{}: {}", r.address, r.action))
-        .collect();
-    Ok(())
+    tree: &'a Tree,
+    plan_file: &'a Path,
 }
 
-/// What the terraform phase's result depends on: the rendered stack and
-/// where its state lives.
-fn terraform_inputs(tree: &Tree, bucket: &str) -> String {
-    journal::hash(&[tree_hash(tree, "terraform/").as_bytes(), bucket.as_bytes()])
+impl Plan<'_> {
+    async fn run(self, reporter: &dyn Reporter) -> Result<crate::terraform::Plan, ClusterError> {
+        if self.bucket_exists {
+            self.runner.init(self.backend, reporter).await?;
+            return Ok(self.runner.plan(self.plan_file, reporter).await?);
+        }
+        reporter.report(Event::info(
+            "terraform",
+            format!(
+                "state bucket {} does not exist yet: planning against empty state",
+                self.backend.bucket
+            ),
+        ));
+        let scratch = tempfile::tempdir()
+            .map_err(|e| ClusterError::Io("a scratch directory for the plan", e))?;
+        let mut local_tree = Tree::default();
+        for (path, contents) in self.tree.iter().filter(|(p, _)| p.starts_with("terraform/")) {
+            local_tree.insert(path.to_string(), contents);
+        }
+        local_tree.insert(
+            "terraform/backend_override.tf".to_string(),
+            "# Dry run before the state bucket exists: plan against empty local state.\nterraform {\n  backend \"local\" {}\n}\n",
+        );
+        let dir = scratch.path().join("work");
+        local_tree.write_atomic(&dir)?;
+        let local = self
+            .runner
+            .elsewhere(&dir)
+            .with_env("TF_DATA_DIR", &dir.join("tfdata").display().to_string());
+        local.init_local(reporter).await?;
+        Ok(local.plan(&dir.join("tfplan"), reporter).await?)
+    }
+}
+
+/// The command that releases the cluster's state lock, as the user would
+/// type it to reach the same cluster.
+pub(crate) fn unlock_command(request: &Request, spec: &ClusterSpec) -> String {
+    let mut command = String::from("terrace");
+    if let Some(config) = &request.config {
+        command.push_str(&format!(" --config {}", config.display()));
+    }
+    command.push_str(&format!(
+        " cluster unlock --region {} --name {}",
+        spec.region, spec.name
+    ));
+    command
 }
 
 /// A hash of the tree's files under `prefix`.
@@ -415,46 +512,3 @@ fn tree_hash(tree: &Tree, prefix: &str) -> String {
     journal::hash(&parts)
 }
 
-/// Every addon healthy, nodes Ready, Karpenter's NodePool Ready.
-async fn verify(
-    kube: &Kube,
-    spec: &ClusterSpec,
-    reporter: &dyn Reporter,
-) -> Result<(), ClusterError> {
-    let expected = Catalog::embedded()
-        .map_err(RenderError::Catalog)?
-        .enabled(spec);
-    let statuses = health::status(kube, &expected).await?;
-    let mut problems = Vec::new();
-    for s in &statuses {
-        reporter.report(
-            Event::info(
-                "verify",
-                format!("{} {}: {} / {}", s.name, s.version, s.sync, s.health),
-            )
-            .with("addon", s),
-        );
-        if !s.healthy {
-            problems.push(format!(
-                "{}: {}",
-                s.name,
-                s.message
-                    .clone()
-                    .unwrap_or_else(|| format!("{} / {}", s.sync, s.health))
-            ));
-        }
-    }
-    let nodes = health::nodes(kube).await?;
-    reporter.report(Event::info(
-        "verify",
-        format!("{} of {} nodes Ready", nodes.ready, nodes.total),
-    ));
-    if nodes.ready == 0 {
-        problems.push("no node is Ready".to_string());
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ClusterError::Unhealthy(problems))
-    }
-}

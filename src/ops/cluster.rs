@@ -13,10 +13,11 @@ use crate::aws::discovery::{self, ClusterStatus, Listing};
 use crate::aws::kubeconfig::{self, Written};
 use crate::aws::preflight::{self, PreflightReport};
 use crate::cli::{
-    ArgocdArgs, ClusterArgs, DownArgs, KubeconfigArgs, ListArgs, TeardownArgs, UpArgs,
+    ArgocdArgs, ClusterArgs, DownArgs, KubeconfigArgs, ListArgs, TeardownArgs, UnlockArgs, UpArgs,
 };
 use crate::cluster::{
-    self, Approval, ClusterError, DownOptions, DownSummary, RenderSummary, UpOptions, UpSummary,
+    self, Approval, ClusterError, DownOptions, DownSummary, RenderSummary, UnlockOptions,
+    UnlockSummary, UpOptions, UpSummary,
 };
 use crate::config::{ConfigError, Request};
 use crate::terraform::Interrupt;
@@ -36,6 +37,7 @@ pub async fn up(ctx: &Context, args: &UpArgs, show: &dyn Show) -> Result<Finishe
     let approval = ctx.approval(args.yes, args.dry_run, show)?;
     let kubeconfig = ctx.kubeconfig(args.kubeconfig.as_deref())?;
     let install = install_options(ctx, &args.argocd)?;
+    let interrupt = Interrupt::signals()?;
     let options = UpOptions {
         request: ctx.request(&args.cluster.region, args.cluster.name.as_deref()),
         approval,
@@ -44,9 +46,28 @@ pub async fn up(ctx: &Context, args: &UpArgs, show: &dyn Show) -> Result<Finishe
         install,
         kubeconfig,
         terraform: ctx.terraform(),
-        interrupt: Interrupt::ctrl_c(),
+        interrupt: interrupt.clone(),
+        restart: args.restart,
+        verify_deadline: cluster::VERIFY_DEADLINE,
     };
-    Ok(cluster::up(options, show).await)
+    let (summary, result) = cluster::up(options, show).await;
+    Ok((summary, result.map_err(|e| e.stopped_by(&interrupt))))
+}
+
+/// `unlock`: shows who holds the cluster's state lock and releases it
+/// once approved.
+pub async fn unlock(ctx: &Context, args: &UnlockArgs, show: &dyn Show) -> Result<UnlockSummary> {
+    let approval = ctx.approval(args.yes, false, show)?;
+    let interrupt = Interrupt::signals()?;
+    let options = UnlockOptions {
+        request: ctx.request(&args.cluster.region, args.cluster.name.as_deref()),
+        approval,
+        terraform: ctx.terraform(),
+        interrupt: interrupt.clone(),
+    };
+    Ok(cluster::unlock(options, show)
+        .await
+        .map_err(|e| e.stopped_by(&interrupt))?)
 }
 
 /// `down` of the cluster `args` names.
@@ -58,6 +79,7 @@ pub async fn down(
     let approval = ctx.approval(args.yes, args.plan, show)?;
     let kubeconfig = ctx.kubeconfig(args.kubeconfig.as_deref())?;
     let request = ctx.request(&args.cluster.region, args.cluster.name.as_deref());
+    let interrupt = Interrupt::signals()?;
     let options = down_options(
         ctx,
         request,
@@ -65,8 +87,10 @@ pub async fn down(
         args.plan,
         &args.teardown,
         kubeconfig.path,
+        interrupt.clone(),
     );
-    Ok(cluster::down(options, show).await)
+    let (summary, result) = cluster::down(options, show).await;
+    Ok((summary, result.map_err(|e| e.stopped_by(&interrupt))))
 }
 
 /// `down` of one cluster the janitor found stale, through the same path
@@ -80,6 +104,7 @@ pub(super) async fn down_stale(
     show: &dyn Show,
 ) -> Result<(), ClusterError> {
     let request = ctx.request(region, Some(name));
+    let interrupt = Interrupt::signals().map_err(|e| ClusterError::Io("the signal handlers", e))?;
     let options = down_options(
         ctx,
         request,
@@ -87,10 +112,11 @@ pub(super) async fn down_stale(
         false,
         teardown,
         kubeconfig.into(),
+        interrupt.clone(),
     );
     let (summary, result) = cluster::down(options, show).await;
     show.down_summary(&summary, result.is_ok());
-    result
+    result.map_err(|e| e.stopped_by(&interrupt))
 }
 
 fn down_options<'a>(
@@ -100,6 +126,7 @@ fn down_options<'a>(
     plan_only: bool,
     teardown: &TeardownArgs,
     kubeconfig: PathBuf,
+    interrupt: Interrupt,
 ) -> DownOptions<'a> {
     DownOptions {
         request,
@@ -108,7 +135,7 @@ fn down_options<'a>(
         keep_volumes: teardown.keep_volumes,
         kubeconfig,
         terraform: ctx.terraform(),
-        interrupt: Interrupt::ctrl_c(),
+        interrupt,
         deadline: teardown.wait,
     }
 }

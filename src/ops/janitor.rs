@@ -86,8 +86,10 @@ mod tests {
     }
 
     impl Prompt for Record {
-        fn confirm(&self, _question: &str) -> bool {
-            false
+        fn ask(&self, _question: &str) -> tokio::sync::oneshot::Receiver<bool> {
+            let (answer, asked) = tokio::sync::oneshot::channel();
+            let _ = answer.send(false);
+            asked
         }
     }
 

@@ -181,8 +181,10 @@ mod tests {
     struct Nobody;
 
     impl Prompt for Nobody {
-        fn confirm(&self, _question: &str) -> bool {
-            false
+        fn ask(&self, _question: &str) -> tokio::sync::oneshot::Receiver<bool> {
+            let (answer, asked) = tokio::sync::oneshot::channel();
+            let _ = answer.send(false);
+            asked
         }
     }
 

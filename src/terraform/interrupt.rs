@@ -44,13 +44,6 @@ impl Signal {
     }
 }
 
-/// A run that stopped because it was asked to; carries the exit code.
-#[derive(Debug, thiserror::Error)]
-#[error("stopped by {}", signal.name())]
-pub struct Stopped {
-    pub signal: Signal,
-}
-
 #[derive(Debug, Clone, Copy, Default)]
 struct Requests {
     count: u32,

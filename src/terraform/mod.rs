@@ -13,6 +13,6 @@ mod stream;
 
 pub use binary::{BinaryError, MIN_VERSION, Terraform, Version};
 pub use error::RunError;
-pub use interrupt::{Interrupt, InterruptHandle, Signal, Stopped};
+pub use interrupt::{Interrupt, InterruptHandle, Signal};
 pub use runner::{Backend, Output, Plan, Runner};
 pub use stream::{Changes, Diagnostic, LockInfo, PlannedChange, Severity};

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::Printer;
 use crate::cli::OutputFormat;
-use crate::cluster::{DownSummary, Outcome, PhaseReport, Prompt, UpSummary};
+use crate::cluster::{DownSummary, Outcome, PhaseReport, Prompt, UnlockSummary, UpSummary};
 use crate::duration;
 use crate::ops::Show;
 
@@ -22,16 +22,21 @@ impl Show for Printer {
 }
 
 impl Prompt for Printer {
-    fn confirm(&self, question: &str) -> bool {
+    fn ask(&self, question: &str) -> tokio::sync::oneshot::Receiver<bool> {
         self.finish_progress_line();
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "{question} [y/N] ");
         let _ = err.flush();
-        let mut answer = String::new();
-        if std::io::stdin().lock().read_line(&mut answer).is_err() {
-            return false;
-        }
-        matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+        let (answer_tx, answer_rx) = tokio::sync::oneshot::channel();
+        // Detached: a run stopped at the prompt exits with this thread
+        // still blocked in read(2), which the exit ends.
+        std::thread::spawn(move || {
+            let mut answer = String::new();
+            let yes = std::io::stdin().lock().read_line(&mut answer).is_ok()
+                && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+            let _ = answer_tx.send(yes);
+        });
+        answer_rx
     }
 }
 
@@ -77,6 +82,27 @@ impl Printer {
                 ));
                 self.phase_table(&s.phases);
             }
+        }
+    }
+
+    pub fn unlocked(&self, s: &UnlockSummary) {
+        self.finish_progress();
+        if self.format == OutputFormat::Json {
+            self.json(json!({ "event": "summary", "command": "unlock", "ok": true, "summary": s }));
+            return;
+        }
+        match &s.lock {
+            None => self.line(&format!(
+                "The Terraform state of {} in {} is not locked: nothing to release",
+                s.cluster, s.region
+            )),
+            Some(lock) => self.line(&format!(
+                "Released the Terraform state lock {} of {} in {} ({})",
+                lock.lock.id,
+                s.cluster,
+                s.region,
+                lock.describe()
+            )),
         }
     }
 

@@ -8,34 +8,15 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use support::kube::{Behaviour, FakeCluster};
 use terrace::addons::{Catalog, argocd, release};
 use terrace::wait::Backoff;
 
-fn vendored() -> Option<(PathBuf, Vec<u8>)> {
-    let shared = std::env::var_os("TERRACE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let path = shared.join("vendor/argocd-v3.5.1-install.yaml");
-    match std::fs::read(&path) {
-        Ok(bytes) => Some((path, bytes)),
-        Err(e) if std::env::var_os("TERRACE_SKIP_VENDORED").is_some_and(|v| v == "1") => {
-            println!("skipped (TERRACE_SKIP_VENDORED=1): {}: {e}", path.display());
-            None
-        }
-        Err(e) => panic!(
-            "{}: {e}; set TERRACE_SHARED to the shared directory, or TERRACE_SKIP_VENDORED=1 to skip this test",
-            path.display()
-        ),
-    }
-}
-
 #[tokio::test]
 async fn the_vendored_release_matches_the_pin_and_applies() {
-    let Some((path, bytes)) = vendored() else {
+    let Some((path, bytes)) = support::vendored::argocd_manifest() else {
         return;
     };
     let pinned = Catalog::embedded()
@@ -54,7 +35,7 @@ async fn the_vendored_release_matches_the_pin_and_applies() {
     assert!(path.ends_with(format!("argocd-{}-install.yaml", pinned.version)));
 
     let text = String::from_utf8(bytes).unwrap();
-    let objects = argocd::prepare(&text, &path.display().to_string(), "argocd").unwrap();
+    let objects = argocd::prepare(&text, &path.display().to_string(), "argocd", &[]).unwrap();
     let count = |kind: &str| objects.iter().filter(|o| o.kind == kind).count();
     assert_eq!(count("CustomResourceDefinition"), 3);
     assert_eq!(count("Deployment"), 6);

@@ -1,14 +1,17 @@
 //! What "healthy" means for the operator stack: an Argo CD Application that
 //! is Synced and Healthy on the revision Terrace asked for, a workload that
-//! has rolled out, a custom resource whose `Ready` condition is True. Also
-//! the stack-wide status that `terrace addons status` and `up`'s verify
-//! phase report.
+//! has rolled out, a custom resource whose `Ready` condition is True, a
+//! Config Management Plugin whose sidecar container is ready. Also the
+//! stack-wide status that `terrace addons status` and `up`'s verify phase
+//! report.
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::k8s::{K8sError, Kube, condition};
 use crate::wait::Poll;
+
+use super::argocd;
 
 /// Where Argo CD and its Applications live.
 pub const ARGOCD_NAMESPACE: &str = "argocd";
@@ -231,7 +234,131 @@ pub async fn status(kube: &Kube, expected: &[&str]) -> Result<Vec<AddonStatus>, 
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
     rows.extend(found);
+    rows.extend(plugin_status(kube).await?);
     Ok(rows)
+}
+
+/// One row per Config Management Plugin sidecar of the repo-server (a
+/// container that mounts a `plugin.yaml`): ready when a repo-server pod
+/// reports that container ready.
+async fn plugin_status(kube: &Kube) -> Result<Vec<AddonStatus>, K8sError> {
+    let Some(deployment) = kube
+        .get(
+            "apps/v1",
+            "Deployment",
+            Some(ARGOCD_NAMESPACE),
+            argocd::REPO_SERVER,
+        )
+        .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let deployment = serde_json::to_value(deployment).unwrap_or_default();
+    let sidecars: Vec<(&Value, &str)> = deployment
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let mounts = c.get("volumeMounts")?.as_array()?;
+            let config = mounts
+                .iter()
+                .find(|m| text(m, "/mountPath") == Some(argocd::PLUGIN_CONFIG_PATH))?;
+            Some((c, text(config, "/subPath").unwrap_or_default()))
+        })
+        .collect();
+    if sidecars.is_empty() {
+        return Ok(Vec::new());
+    }
+    let configs = kube
+        .get(
+            "v1",
+            "ConfigMap",
+            Some(ARGOCD_NAMESPACE),
+            argocd::PLUGINS_CONFIGMAP,
+        )
+        .await?
+        .map(|c| serde_json::to_value(c).unwrap_or_default())
+        .unwrap_or_default();
+    let selector = format!("app.kubernetes.io/name={}", argocd::REPO_SERVER);
+    let pods: Vec<Value> = kube
+        .list("v1", "Pod", Some(ARGOCD_NAMESPACE), Some(&selector))
+        .await?
+        .into_iter()
+        .map(|p| serde_json::to_value(p).unwrap_or_default())
+        .collect();
+    Ok(sidecars
+        .into_iter()
+        .map(|(container, key)| {
+            let config: Option<Value> = configs
+                .get("data")
+                .and_then(|d| d.get(key))
+                .and_then(Value::as_str)
+                .and_then(|t| serde_norway::from_str(t).ok());
+            plugin_row(container, config.as_ref(), &pods)
+        })
+        .collect())
+}
+
+/// `plugin/<name>-<version>` (Argo CD's name for it), the sidecar image's
+/// tag or digest, and whether a repo-server pod reports the sidecar ready.
+fn plugin_row(container: &Value, config: Option<&Value>, pods: &[Value]) -> AddonStatus {
+    let sidecar = text(container, "/name").unwrap_or("?");
+    let argocd_name = config.and_then(|c| {
+        let name = text(c, "/metadata/name")?;
+        Some(match text(c, "/spec/version") {
+            Some(version) => format!("{name}-{version}"),
+            None => name.to_string(),
+        })
+    });
+    let ready = pods.iter().any(|pod| {
+        pod.pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .is_some_and(|statuses| {
+                statuses.iter().any(|s| {
+                    text(s, "/name") == Some(sidecar)
+                        && s.get("ready").and_then(Value::as_bool) == Some(true)
+                })
+            })
+    });
+    let (health, message) = match (&argocd_name, ready) {
+        (None, _) => (
+            "Missing",
+            Some(format!(
+                "sidecar {sidecar} has no plugin.yaml in ConfigMap {ARGOCD_NAMESPACE}/{}",
+                argocd::PLUGINS_CONFIGMAP
+            )),
+        ),
+        (Some(_), true) => ("Ready", None),
+        (Some(_), false) => (
+            "NotReady",
+            Some(format!(
+                "no {} pod reports container {sidecar} ready",
+                argocd::REPO_SERVER
+            )),
+        ),
+    };
+    AddonStatus {
+        name: format!("plugin/{}", argocd_name.as_deref().unwrap_or(sidecar)),
+        version: text(container, "/image")
+            .map(image_version)
+            .unwrap_or_default(),
+        sync: "-".into(),
+        health: health.into(),
+        healthy: health == "Ready",
+        message,
+    }
+}
+
+/// The tag, or the digest's first 12 hex digits, of an image reference.
+fn image_version(image: &str) -> String {
+    if let Some((_, digest)) = image.split_once("@sha256:") {
+        return format!("sha256:{}", &digest[..digest.len().min(12)]);
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    last.split_once(':')
+        .map(|(_, tag)| tag.to_string())
+        .unwrap_or_default()
 }
 
 /// The names of the addons in `rows` that are not healthy.

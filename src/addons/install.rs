@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::config::ClusterSpec;
+use crate::config::{ClusterSpec, Plugin, SettingType};
 use crate::k8s::{K8sError, Kube, Object, parse, until};
 use crate::progress::{Event, Reporter};
 use crate::tree::Tree;
@@ -192,7 +192,8 @@ pub async fn install(
             InstallError::Tree("no addon installs from a release manifest (Argo CD)".into())
         })?;
 
-    let bootstrap = bootstrap(kube, bootstrapper, options, reporter, started).await?;
+    let plugins = plugins(spec, bootstrapper)?;
+    let bootstrap = bootstrap(kube, bootstrapper, &plugins, options, reporter, started).await?;
 
     let done: BTreeMap<&str, watch::Sender<Option<bool>>> = plans
         .iter()
@@ -287,9 +288,30 @@ fn plan<'a>(tree: &Tree, addon: &'a Addon) -> Result<Plan<'a>, InstallError> {
     })
 }
 
+/// The Config Management Plugins the bootstrapper's settings list (the
+/// resolved spec holds them complete, presets expanded).
+fn plugins(spec: &ClusterSpec, addon: &Addon) -> Result<Vec<Plugin>, InstallError> {
+    let Some(settings) = spec.addons.get(&addon.name).map(|a| &a.settings) else {
+        return Ok(Vec::new());
+    };
+    let mut plugins = Vec::new();
+    for (key, def) in &addon.settings {
+        if def.kind != SettingType::CmpPlugins {
+            continue;
+        }
+        if let Some(value) = settings.get(key) {
+            let listed: Vec<Plugin> = serde_json::from_value(value.clone())
+                .map_err(|e| InstallError::Tree(format!("addons.{}.{key}: {e}", addon.name)))?;
+            plugins.extend(listed);
+        }
+    }
+    Ok(plugins)
+}
+
 async fn bootstrap(
     kube: &Kube,
     addon: &Addon,
+    plugins: &[Plugin],
     options: &InstallOptions,
     reporter: &dyn Reporter,
     started: Instant,
@@ -336,8 +358,8 @@ async fn bootstrap(
         .with("sha256", &fetched.sha256)
         .with("origin", &fetched.origin),
     );
-    let objects =
-        argocd::prepare(&fetched.text, &fetched.origin, &addon.namespace).map_err(k8s_err)?;
+    let objects = argocd::prepare(&fetched.text, &fetched.origin, &addon.namespace, plugins)
+        .map_err(k8s_err)?;
     kube.apply_all(
         &objects,
         &addon.namespace,
@@ -366,6 +388,21 @@ async fn bootstrap(
     .await
     .map_err(k8s_err)?;
     let ready_after = started.elapsed();
+    for plugin in plugins {
+        reporter.report(
+            Event::info(
+                PHASE,
+                format!(
+                    "{name}: plugin {} runs as sidecar {} of {}",
+                    plugin.argocd_name(),
+                    argocd::sidecar_name(&plugin.name),
+                    argocd::REPO_SERVER
+                ),
+            )
+            .with("addon", name)
+            .with("plugin", plugin.argocd_name()),
+        );
+    }
     reporter.report(
         Event::info(
             PHASE,

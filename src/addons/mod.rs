@@ -304,6 +304,17 @@ fn load_addon(folder: &'static Dir<'static>) -> Result<Addon, CatalogError> {
         if def.kind == SettingType::Enum && def.values.is_empty() {
             return Err(invalid(format!("settings.{key}: an enum needs `values`")));
         }
+        if def.kind != SettingType::CmpPlugins && !def.presets.is_empty() {
+            return Err(invalid(format!(
+                "settings.{key}: only a cmp-plugins setting has `presets`"
+            )));
+        }
+        for preset in def.presets.keys() {
+            // A preset must be complete but for the image, which is the user's.
+            let sample = serde_json::json!([{ "preset": preset, "image": "example.com/tool:1" }]);
+            def.check(&sample)
+                .map_err(|e| invalid(format!("settings.{key}.presets.{preset}: {e}")))?;
+        }
     }
     check_teardown(&file.teardown, &file.settings).map_err(invalid)?;
     let policy_template = text("policy.tf.tera")?;

@@ -10,6 +10,7 @@
 
 mod cidr;
 mod file;
+mod plugins;
 pub mod regions;
 mod resolve;
 mod settings;
@@ -23,6 +24,7 @@ use serde_json::Value;
 
 pub use cidr::Cidr;
 pub use file::Nat;
+pub use plugins::{Plugin, PluginFields};
 pub use resolve::{Request, load, load_fleet};
 pub use settings::{SettingDef, SettingType};
 

@@ -682,8 +682,8 @@ fn resolve_addons(
                         ));
                     }
                     Some(def) => {
-                        if let Err(e) = def.check(value) {
-                            problems.push(source.origin.problem(&field, e));
+                        for (below, e) in def.problems(value) {
+                            problems.push(source.origin.problem(&format!("{field}{below}"), e));
                         }
                     }
                 }
@@ -709,7 +709,7 @@ fn resolve_addons(
                 })
                 .or_else(|| def.default.clone());
             if let Some(value) = value {
-                settings.insert(key.clone(), value);
+                settings.insert(key.clone(), def.normalize(value));
             }
         }
         out.insert(addon.name.clone(), AddonSpec { enabled, settings });

@@ -1,9 +1,12 @@
 //! The typed settings an addon declares in its `addon.yaml`, and how a
 //! user's value for one is checked.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::plugins::{self, PathProblem, PluginFields};
 use crate::model::dns::is_dns_zone;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -16,6 +19,8 @@ pub enum SettingType {
     Domains,
     SecretPrefix,
     GitUrl,
+    /// Argo CD Config Management Plugins (see `config::plugins`).
+    CmpPlugins,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -30,6 +35,9 @@ pub struct SettingDef {
     pub values: Vec<String>,
     pub min: Option<i64>,
     pub max: Option<i64>,
+    /// `cmp-plugins` only: plugins a user can name with `preset:`.
+    #[serde(default)]
+    pub presets: BTreeMap<String, PluginFields>,
 }
 
 impl SettingDef {
@@ -50,6 +58,42 @@ impl SettingDef {
                 "a path prefix of letters, digits and /_+=.@- ending in / (like acme/)".into()
             }
             SettingType::GitUrl => "a git URL (https://…, ssh://… or git@host:path)".into(),
+            SettingType::CmpPlugins => format!(
+                "a list of plugins, each {{preset: {}, image: …}} or {{name, version, image, init, generate, discover, resources}}",
+                self.presets
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join("|")
+            ),
+        }
+    }
+
+    /// Every problem with `value`, each with its path below the setting
+    /// (`[1].image`; empty for the setting itself).
+    pub fn problems(&self, value: &Value) -> Vec<PathProblem> {
+        match self.kind {
+            SettingType::CmpPlugins => plugins::check(value, &self.presets)
+                .err()
+                .unwrap_or_default(),
+            _ => self
+                .check(value)
+                .err()
+                .map(|e| (String::new(), e))
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// The value the resolved spec holds: a checked `value` with presets
+    /// expanded, so later stages see complete plugins.
+    pub fn normalize(&self, value: Value) -> Value {
+        match self.kind {
+            SettingType::CmpPlugins => match plugins::check(&value, &self.presets) {
+                Ok(plugins) => serde_json::to_value(plugins).unwrap_or(value),
+                Err(_) => value,
+            },
+            _ => value,
         }
     }
 
@@ -80,6 +124,12 @@ impl SettingDef {
             }
             (SettingType::SecretPrefix, Value::String(s)) => is_secret_prefix(s),
             (SettingType::GitUrl, Value::String(s)) => is_git_url(s),
+            (SettingType::CmpPlugins, _) => {
+                return match self.problems(value).first() {
+                    None => Ok(()),
+                    Some((path, message)) => Err(format!("{path}: {message}")),
+                };
+            }
             _ => false,
         };
         if ok {
@@ -138,6 +188,7 @@ mod tests {
             values: vec!["sync".into(), "upsert-only".into()],
             min: Some(1),
             max: Some(10),
+            presets: BTreeMap::new(),
         }
     }
 

@@ -9,3 +9,4 @@ pub mod moto;
 pub mod seed;
 pub mod stack;
 pub mod terraform;
+pub mod vendored;

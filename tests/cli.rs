@@ -163,6 +163,61 @@ fn unknown_key() {
     );
 }
 
+/// `addons.argocd.plugins`: each mistake is one line naming the field.
+#[test]
+fn argocd_plugins_are_checked_field_by_field() {
+    let plugins =
+        |list: &str| format!("defaults:\n  addons:\n    argocd:\n      plugins: {list}\n");
+    let region = ["--region", "us-east-1"];
+    rejects(
+        Some(&plugins("[{preset: cdk8s}]")),
+        &region,
+        &[
+            "defaults.addons.argocd.plugins[0].image",
+            "is required",
+            "sha256",
+        ],
+    );
+    rejects(
+        Some(&plugins(
+            "[{name: My_Plugin, image: 'node:22', generate: [make]}]",
+        )),
+        &region,
+        &[
+            "defaults.addons.argocd.plugins[0].name",
+            "\"My_Plugin\"",
+            "lowercase",
+        ],
+    );
+    rejects(
+        Some(&plugins(
+            "[{preset: cdk8s, image: 'node:22'}, {preset: cdk8s, image: 'node:24'}]",
+        )),
+        &region,
+        &[
+            "defaults.addons.argocd.plugins[1].name",
+            "already defined by plugins[0]",
+        ],
+    );
+    rejects(
+        Some(&plugins("[{preset: helmfile, image: 'node:22'}]")),
+        &region,
+        &[
+            "defaults.addons.argocd.plugins[0].preset",
+            "unknown preset \"helmfile\"",
+            "cdk8s",
+        ],
+    );
+    rejects(
+        Some(&plugins("[{preset: cdk8s, image: ghcr.io/acme/cdk8s}]")),
+        &region,
+        &[
+            "defaults.addons.argocd.plugins[0].image",
+            "no tag or digest",
+        ],
+    );
+}
+
 #[test]
 fn overlapping_cidrs() {
     let yaml = "clusters:\n  - region: us-east-1\n    network: { cidr: 10.0.0.0/16 }\n  - region: us-west-2\n    network: { cidr: 10.0.128.0/20 }\n";

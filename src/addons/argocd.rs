@@ -327,4 +327,33 @@ metadata: { name: argocd-cm }
         assert_eq!(sts["tolerations"][0]["effect"], "NoSchedule");
         assert!(objects[2].value.get("spec").is_none());
     }
+
+    fn plugin() -> Plugin {
+        Plugin {
+            name: "cdk8s".into(),
+            version: Some("v1.0".into()),
+            image: "node:22".into(),
+            init: vec![],
+            generate: vec!["cdk8s".into(), "synth".into(), "--stdout".into()],
+            discover: None,
+            resources: None,
+        }
+    }
+
+    #[test]
+    fn plugins_need_the_repo_server_and_its_plugin_volumes() {
+        let err = prepare(MANIFEST, "install.yaml", "argocd", &[plugin()]).unwrap_err();
+        assert!(
+            err.to_string().contains("no Deployment argocd-repo-server"),
+            "{err}"
+        );
+        let without_volumes = format!(
+            "{MANIFEST}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{ name: argocd-repo-server }}\nspec:\n  template:\n    spec:\n      containers: [{{ name: argocd-repo-server, image: x }}]\n      volumes: [{{ name: var-files, emptyDir: {{}} }}]\n"
+        );
+        let err = prepare(&without_volumes, "install.yaml", "argocd", &[plugin()]).unwrap_err();
+        assert!(err.to_string().contains("no volume \"plugins\""), "{err}");
+        // Without plugins, a release without a repo-server is left alone.
+        let objects = prepare(MANIFEST, "install.yaml", "argocd", &[]).unwrap();
+        assert!(objects.iter().any(|o| o.name == PLUGINS_CONFIGMAP));
+    }
 }

@@ -10,9 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::machine::{
-    CLUSTER, Machine, REGION, applied, error, outcome, outcomes, parse, show,
-};
+use support::machine::{CLUSTER, Machine, REGION, applied, error, outcome, outcomes, parse, show};
 use support::moto::Account;
 
 /// The cluster VPC's `default` group has no rule left.
@@ -127,7 +125,10 @@ async fn up_to_the_addon_boundary_rerun_resume_then_down_leaves_nothing() {
     let full = machine.run(&up);
     assert_eq!(full.status.code(), Some(1), "{}", show(&full));
     let (events, summary) = parse(&full);
-    assert_eq!(summary["summary"]["resumed"], false, "the last run finished");
+    assert_eq!(
+        summary["summary"]["resumed"], false,
+        "the last run finished"
+    );
     assert_ne!(machine.journal()["up"]["run"], first_run, "a fresh section");
     assert_eq!(outcome(&summary, "terraform"), "ran");
     assert!(!applied(&events), "nothing to apply");
@@ -419,7 +420,10 @@ async fn ctrl_c_during_apply_stops_terraform_cleanly_and_the_next_up_resumes() {
         "terraform got SIGINT and released its lock"
     );
     let journal = machine.journal();
-    assert_eq!(journal["up"]["phases"]["terraform"]["status"], "interrupted");
+    assert_eq!(
+        journal["up"]["phases"]["terraform"]["status"],
+        "interrupted"
+    );
     assert!(
         journal["up"]["phases"]["terraform"]["message"]
             .as_str()
@@ -453,7 +457,8 @@ async fn ctrl_c_during_apply_stops_terraform_cleanly_and_the_next_up_resumes() {
 async fn a_terraform_failure_exits_1_in_its_own_words_and_the_journal_says_where() {
     terrace::tls::install_crypto_provider();
     for step in ["init", "plan", "apply"] {
-        let machine = Machine::new(support::moto::account().await).with_fake_terraform()
+        let machine = Machine::new(support::moto::account().await)
+            .with_fake_terraform()
             .with("FAKE_TF_FAIL", step)
             .with(
                 "FAKE_TF_FAIL_DETAIL",
@@ -837,9 +842,7 @@ fn fake_calls(log: &Path, command: &str) -> usize {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()
-        .filter(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["argv"][0].as_str() == Some(command)
-        })
+        .filter(|l| serde_json::from_str::<Value>(l).unwrap()["argv"][0].as_str() == Some(command))
         .count()
 }
 
@@ -893,7 +896,11 @@ async fn a_finished_run_is_not_resumed_a_failed_one_is_and_restart_starts_over()
     assert_eq!(resumed.status.code(), Some(0), "{}", show(&resumed));
     let (_, summary) = parse(&resumed);
     assert_eq!(summary["summary"]["resumed"], true);
-    assert_eq!(outcome(&summary, "terraform"), "ran", "plan is never skipped");
+    assert_eq!(
+        outcome(&summary, "terraform"),
+        "ran",
+        "plan is never skipped"
+    );
     let journal = machine.journal();
     let resumer = journal["up"]["resumed_by"][0].as_str().unwrap();
     assert_eq!(journal["up"]["phases"]["outputs"]["run"], resumer);

@@ -62,9 +62,7 @@ async fn unlock_refuses_while_a_run_on_this_host_holds_the_cluster() {
     let machine = Machine::new(support::moto::account().await).with_fake_terraform();
     let started = machine.dir.path().join("started");
     let mut up = machine
-        .command(&[
-            "cluster", "up", "--region", REGION, "--name", name, "--yes",
-        ])
+        .command(&["cluster", "up", "--region", REGION, "--name", name, "--yes"])
         .env("FAKE_TF_APPLY_SECONDS", "60")
         .env("FAKE_TF_STARTED", started.to_str().unwrap())
         .stdout(Stdio::null())
@@ -87,7 +85,10 @@ async fn unlock_refuses_while_a_run_on_this_host_holds_the_cluster() {
     ]);
     assert_eq!(unlock.status.code(), Some(1), "{}", show(&unlock));
     let problem = error(&events(&String::from_utf8_lossy(&unlock.stdout)));
-    assert!(problem.contains(&format!("cluster {name} is busy")), "{problem}");
+    assert!(
+        problem.contains(&format!("cluster {name} is busy")),
+        "{problem}"
+    );
     assert!(problem.contains("terrace cluster up"), "{problem}");
     assert!(running(terraform), "the running apply is left alone");
 
@@ -180,9 +181,15 @@ async fn unlock_releases_a_dead_holders_lock_in_the_clusters_work_directory() {
 /// The pids of `pid`'s children.
 fn children(pid: u32) -> Vec<i32> {
     let mut found = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
         let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        found.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+        found.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
     }
     found
 }
@@ -193,8 +200,17 @@ async fn a_lock_left_by_a_killed_process_group_is_named_and_released_by_unlock()
     let name = "killed-us-east-1";
     let machine = Machine::new(support::moto::account_with_eks_shim().await);
     let up = [
-        "--output", "json", "cluster", "up", "--region", REGION, "--name", name, "--yes",
-        "--stop-after", "outputs",
+        "--output",
+        "json",
+        "cluster",
+        "up",
+        "--region",
+        REGION,
+        "--name",
+        name,
+        "--yes",
+        "--stop-after",
+        "outputs",
     ];
 
     // The first up, killed with everything it started (terrace's process
@@ -218,7 +234,12 @@ async fn a_lock_left_by_a_killed_process_group_is_named_and_released_by_unlock()
         assert!(Instant::now() < deadline, "apply never started");
     }
     // Terraform's lock is recorded in the journal while it runs.
-    let journal_path = machine.dir.path().join(".terrace").join(name).join("journal.json");
+    let journal_path = machine
+        .dir
+        .path()
+        .join(".terrace")
+        .join(name)
+        .join("journal.json");
     let recorded = |lock: &Value| {
         let journal: Value =
             serde_json::from_slice(&std::fs::read(&journal_path).unwrap()).unwrap();
@@ -253,10 +274,7 @@ async fn a_lock_left_by_a_killed_process_group_is_named_and_released_by_unlock()
     let problem = error(&events(&String::from_utf8_lossy(&blocked.stdout)));
     let id = lock["ID"].as_str().unwrap();
     assert!(problem.contains(&format!("lock ID {id}")), "{problem}");
-    assert!(
-        problem.contains(lock["Who"].as_str().unwrap()),
-        "{problem}"
-    );
+    assert!(problem.contains(lock["Who"].as_str().unwrap()), "{problem}");
     assert!(problem.contains("no longer running"), "{problem}");
     assert!(problem.contains("taken by terrace run"), "{problem}");
     let command = format!("terrace cluster unlock --region {REGION} --name {name} --yes");

@@ -124,7 +124,10 @@ async fn sigint_sigterm_and_sighup_stop_terraform_cleanly_with_their_exit_codes(
         );
         assert!(!running(terraform), "{name}: Terraform is gone");
         let journal = machine.journal();
-        assert_eq!(journal["up"]["phases"]["terraform"]["status"], "interrupted", "{name}");
+        assert_eq!(
+            journal["up"]["phases"]["terraform"]["status"], "interrupted",
+            "{name}"
+        );
         let events = events(&stdout);
         assert!(
             error(&events).contains(&format!("stopped by {name}")),
@@ -266,5 +269,8 @@ async fn ctrl_c_at_the_apply_prompt_stops_at_once() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(130));
-    assert_eq!(machine.journal()["up"]["phases"]["terraform"]["status"], "interrupted");
+    assert_eq!(
+        machine.journal()["up"]["phases"]["terraform"]["status"],
+        "interrupted"
+    );
 }

@@ -36,9 +36,15 @@ async fn installed() -> (FakeCluster, Expected) {
     let cluster = FakeCluster::running(Behaviour::default()).await;
     let (spec, tree) = default_stack();
     let cache = tempfile::tempdir().unwrap();
-    install(&cluster.kube, &tree, &spec, &fast_options(cache.path()), &Discard)
-        .await
-        .expect("install succeeds");
+    install(
+        &cluster.kube,
+        &tree,
+        &spec,
+        &fast_options(cache.path()),
+        &Discard,
+    )
+    .await
+    .expect("install succeeds");
     let expected = Expected::of(&spec, &tree).unwrap();
     (cluster, expected)
 }
@@ -87,17 +93,22 @@ async fn one_of_two_system_nodes_not_ready_fails_at_the_deadline_naming_it() {
     let waiting = tokio::spawn({
         let kube = cluster.kube.clone();
         let expected = expected.clone();
-        async move {
-            verify(&kube, &expected, Duration::from_secs(10), &fast(), &Discard).await
-        }
+        async move { verify(&kube, &expected, Duration::from_secs(10), &fast(), &Discard).await }
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
     nodes
-        .patch_status("ip-10-0-2-20", &PatchParams::default(), &Patch::Merge(&status))
+        .patch_status(
+            "ip-10-0-2-20",
+            &PatchParams::default(),
+            &Patch::Merge(&status),
+        )
         .await
         .unwrap();
-    waiting.await.unwrap().expect("verify passes once both nodes are Ready");
+    waiting
+        .await
+        .unwrap()
+        .expect("verify passes once both nodes are Ready");
 }
 
 #[tokio::test]
@@ -129,5 +140,8 @@ async fn missing_nodes_an_unhealthy_addon_and_a_wrong_version_are_named() {
         )),
         "{text}"
     );
-    assert!(!text.contains("NodePool"), "Karpenter's objects are Ready: {text}");
+    assert!(
+        !text.contains("NodePool"),
+        "Karpenter's objects are Ready: {text}"
+    );
 }

@@ -378,7 +378,10 @@ mod tests {
             .unwrap();
 
         j.begin(Section::Up, "r2", true).unwrap();
-        assert!(j.is_done(Section::Up, "render", "h"), "resuming keeps records");
+        assert!(
+            j.is_done(Section::Up, "render", "h"),
+            "resuming keeps records"
+        );
         j.start(Section::Up, "terraform", "h").unwrap();
         assert_eq!(j.get(Section::Up, "terraform").unwrap().run, "r2");
         assert_eq!(j.up.run, "r1");

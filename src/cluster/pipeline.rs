@@ -295,7 +295,11 @@ impl<'a> Pipeline<'a> {
                         Some(signal) => format!(" (stopped by {})", signal.name()),
                         None => String::new(),
                     };
-                    (Status::Interrupted, Outcome::Interrupted, format!("{err}{by}"))
+                    (
+                        Status::Interrupted,
+                        Outcome::Interrupted,
+                        format!("{err}{by}"),
+                    )
                 } else {
                     (Status::Failed, Outcome::Failed, err.to_string())
                 };

@@ -222,9 +222,17 @@ mod tests {
 
     #[test]
     fn a_lock_from_this_host_with_no_terraform_running_is_dead() {
-        let d = diagnose(lock(&format!("me@{}", hostname())), "no-such-cluster-x1", None);
+        let d = diagnose(
+            lock(&format!("me@{}", hostname())),
+            "no-such-cluster-x1",
+            None,
+        );
         assert_eq!(d.holder, Holder::Dead);
-        assert!(d.describe().contains("no longer running"), "{}", d.describe());
+        assert!(
+            d.describe().contains("no longer running"),
+            "{}",
+            d.describe()
+        );
     }
 
     #[test]
@@ -237,7 +245,11 @@ mod tests {
             .current_dir(&dir)
             .spawn()
             .unwrap();
-        let d = diagnose(lock(&format!("me@{}", hostname())), "alive-cluster-x2", None);
+        let d = diagnose(
+            lock(&format!("me@{}", hostname())),
+            "alive-cluster-x2",
+            None,
+        );
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(

@@ -73,7 +73,10 @@ pub async fn unlock(
     let mut journal = Journal::load(&dir).ok();
     let recorded = journal.as_ref().and_then(|j| j.lock.clone());
     let diagnosis = stale::diagnose(lock, &spec.name, recorded);
-    reporter.report(Event::info("unlock", format!("state lock {}", diagnosis.describe())));
+    reporter.report(Event::info(
+        "unlock",
+        format!("state lock {}", diagnosis.describe()),
+    ));
     let id = diagnosis.lock.id.clone();
     summary.lock = Some(diagnosis.clone());
     if let Holder::Alive { .. } = diagnosis.holder {

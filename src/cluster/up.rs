@@ -142,7 +142,11 @@ struct Up<'a> {
 
 impl Up<'_> {
     /// The phases after `resolve`, in order.
-    async fn phases(&self, p: &mut Pipeline<'_>, summary: &mut UpSummary) -> Result<(), ClusterError> {
+    async fn phases(
+        &self,
+        p: &mut Pipeline<'_>,
+        summary: &mut UpSummary,
+    ) -> Result<(), ClusterError> {
         let account = self.preflight(p).await?;
         let terraform = self.options.terraform.clone()?;
         let bucket = state::bucket_name(&account, &self.spec.region);
@@ -153,7 +157,10 @@ impl Up<'_> {
         }
 
         let runner = Runner::new(terraform, self.dir)
-            .with_env("TF_DATA_DIR", &self.dir.join("tfdata").display().to_string())
+            .with_env(
+                "TF_DATA_DIR",
+                &self.dir.join("tfdata").display().to_string(),
+            )
             .with_interrupt(self.options.interrupt.clone());
         let backend = Backend::for_cluster(&bucket, &self.spec.name, &self.spec.region);
         let plan_file = self.dir.join("tfplan");
@@ -168,7 +175,10 @@ impl Up<'_> {
             return self.dry_run(plan, p, summary).await;
         }
 
-        match self.terraform(p, &runner, &backend, &account, &plan_file).await? {
+        match self
+            .terraform(p, &runner, &backend, &account, &plan_file)
+            .await?
+        {
             Some(changes) => summary.changes = changes,
             None => {
                 summary.no_changes = true;
@@ -186,7 +196,13 @@ impl Up<'_> {
 
         let kube = p
             .run("connect", None, OnInterrupt::Stop, async {
-                connect::connect(&self.aws, self.spec, &self.options.kubeconfig, self.reporter).await
+                connect::connect(
+                    &self.aws,
+                    self.spec,
+                    &self.options.kubeconfig,
+                    self.reporter,
+                )
+                .await
             })
             .await?
             .ok_or(ClusterError::Internal("connect is never skipped"))?;
@@ -202,7 +218,14 @@ impl Up<'_> {
         p.run("verify", None, OnInterrupt::Stop, async {
             let expected = verify::Expected::of(self.spec, &tree)?;
             let options = &self.options.install;
-            verify::verify(&kube, &expected, self.options.verify_deadline, &options.backoff, self.reporter).await
+            verify::verify(
+                &kube,
+                &expected,
+                self.options.verify_deadline,
+                &options.backoff,
+                self.reporter,
+            )
+            .await
         })
         .await?;
         Ok(())
@@ -380,7 +403,12 @@ impl Up<'_> {
     /// The operator stack. A resumed run skips it when it finished with
     /// the same manifests, unless `verify` then failed: a failed verify
     /// means what it installed must be looked at again.
-    async fn addons(&self, p: &mut Pipeline<'_>, kube: &Kube, tree: &Tree) -> Result<(), ClusterError> {
+    async fn addons(
+        &self,
+        p: &mut Pipeline<'_>,
+        kube: &Kube,
+        tree: &Tree,
+    ) -> Result<(), ClusterError> {
         let inputs = journal::hash(&[tree_hash(tree, "manifests/").as_bytes()]);
         let skippable = (p.status("verify") != Some(Status::Failed)).then_some(inputs.as_str());
         p.run("addons", skippable, OnInterrupt::Stop, async {
@@ -414,24 +442,33 @@ impl Up<'_> {
         p: &mut Pipeline<'_>,
         summary: &mut UpSummary,
     ) -> Result<(), ClusterError> {
-        let addons = if p.resuming() && p.finished("addons") && p.status("verify") != Some(Status::Failed) {
-            "skip if the manifests are unchanged: finished in the run being resumed".to_string()
-        } else {
-            "run".to_string()
-        };
+        let addons =
+            if p.resuming() && p.finished("addons") && p.status("verify") != Some(Status::Failed) {
+                "skip if the manifests are unchanged: finished in the run being resumed".to_string()
+            } else {
+                "run".to_string()
+            };
         let run = || "run".to_string();
         summary.would = vec![
             ("preflight", run()),
             ("state", run()),
             ("render", run()),
-            ("terraform", "run: plan, and apply only if it changes something".to_string()),
+            (
+                "terraform",
+                "run: plan, and apply only if it changes something".to_string(),
+            ),
             ("outputs", run()),
             ("connect", run()),
             ("addons", addons),
             ("verify", run()),
         ];
         let planned = p
-            .run("terraform", None, OnInterrupt::Delegate, plan.run(self.reporter))
+            .run(
+                "terraform",
+                None,
+                OnInterrupt::Delegate,
+                plan.run(self.reporter),
+            )
             .await?
             .ok_or(ClusterError::Internal("dry-run plan is never skipped"))?;
         summary.no_changes = !planned.has_changes;
@@ -470,7 +507,11 @@ impl Plan<'_> {
         let scratch = tempfile::tempdir()
             .map_err(|e| ClusterError::Io("a scratch directory for the plan", e))?;
         let mut local_tree = Tree::default();
-        for (path, contents) in self.tree.iter().filter(|(p, _)| p.starts_with("terraform/")) {
+        for (path, contents) in self
+            .tree
+            .iter()
+            .filter(|(p, _)| p.starts_with("terraform/"))
+        {
             local_tree.insert(path.to_string(), contents);
         }
         local_tree.insert(
@@ -511,4 +552,3 @@ fn tree_hash(tree: &Tree, prefix: &str) -> String {
         .collect();
     journal::hash(&parts)
 }
-

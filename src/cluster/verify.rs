@@ -17,9 +17,9 @@ use crate::addons::install;
 use crate::addons::{Catalog, health};
 use crate::config::ClusterSpec;
 use crate::k8s::{K8sError, Kube, Object, condition, until};
-use crate::wait::{Backoff, Poll, WaitError};
 use crate::progress::{Event, Reporter};
 use crate::render::{RenderError, Tree};
+use crate::wait::{Backoff, Poll, WaitError};
 
 /// The label EKS puts on the nodes of a managed node group.
 const NODE_GROUP_LABEL: &str = "eks.amazonaws.com/nodegroup";
@@ -44,7 +44,9 @@ impl Expected {
             let pinned = addon.chart.as_ref().map(|c| c.version.clone());
             addons.push((addon.name.clone(), pinned));
             for mut object in install::extras(tree, addon).map_err(ClusterError::Addons)? {
-                object.namespace.get_or_insert_with(|| addon.namespace.clone());
+                object
+                    .namespace
+                    .get_or_insert_with(|| addon.namespace.clone());
                 extras.push(object);
             }
         }

@@ -121,11 +121,7 @@ impl Interrupt {
     /// Waits until the count exceeds `seen`, returning the new count; never
     /// returns if every handle is gone.
     pub async fn exceeds(&mut self, seen: u32) -> u32 {
-        let count = self
-            .0
-            .wait_for(|r| r.count > seen)
-            .await
-            .map(|r| r.count);
+        let count = self.0.wait_for(|r| r.count > seen).await.map(|r| r.count);
         match count {
             Ok(count) => count,
             Err(_) => std::future::pending().await,

@@ -2,6 +2,9 @@
 //!
 //! Library code reports structured [`Event`]s to a [`Reporter`] and never
 //! prints; `ui` turns them into live progress, timestamped lines or JSON.
+//! An event is either a step worth keeping ("aws_vpc.this: Creation
+//! complete") or a passing state ([`Event::passing`]: a tick, a poll, a
+//! count), which a live view shows in place and forgets.
 
 use std::sync::Mutex;
 
@@ -26,6 +29,9 @@ pub struct Event {
     /// Machine-readable detail for `--output json` (resource address, …).
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub fields: Map<String, Value>,
+    /// A passing state: it replaces the live line instead of adding one.
+    #[serde(skip)]
+    pub passing: bool,
 }
 
 impl Event {
@@ -35,7 +41,32 @@ impl Event {
             level,
             message: message.into(),
             fields: Map::new(),
+            passing: false,
         }
+    }
+
+    /// A wait in progress: what it waits for (a plural noun, "load
+    /// balancers") and how many of them are still there.
+    pub fn waiting(phase: &str, what: &str, remaining: usize) -> Event {
+        Event::info(phase, format!("waiting for {what}: {remaining} left"))
+            .with("waiting", what)
+            .with("remaining", remaining)
+            .passing()
+    }
+
+    /// How far a phase is through a known number of steps; `message` says
+    /// what it is still waiting for.
+    pub fn count(phase: &str, done: usize, total: usize, message: impl Into<String>) -> Event {
+        Event::info(phase, message)
+            .with("done", done)
+            .with("total", total)
+            .passing()
+    }
+
+    /// Marks the event as a passing state (see the module comment).
+    pub fn passing(mut self) -> Event {
+        self.passing = true;
+        self
     }
 
     pub fn info(phase: &str, message: impl Into<String>) -> Event {

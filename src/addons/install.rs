@@ -160,6 +160,70 @@ impl fmt::Display for AddonFailure {
     }
 }
 
+/// How far the stack is: how many enabled addons are healthy and what the
+/// ones being awaited last showed, reported as one passing event whenever
+/// that changes ("3/6 addons healthy, waiting for external-dns: …").
+struct Tally<'a> {
+    total: usize,
+    reporter: &'a dyn Reporter,
+    state: std::sync::Mutex<TallyState>,
+}
+
+#[derive(Default)]
+struct TallyState {
+    healthy: usize,
+    waiting: BTreeMap<String, String>,
+    last: String,
+}
+
+impl<'a> Tally<'a> {
+    fn new(total: usize, reporter: &'a dyn Reporter) -> Tally<'a> {
+        Tally {
+            total,
+            reporter,
+            state: Default::default(),
+        }
+    }
+
+    /// `addon` is still being awaited; `state` is what it last showed.
+    fn waiting(&self, addon: &str, state: &str) {
+        // The first part of a state is the status; the rest (Argo CD's
+        // messages) belongs to the timeout error, not the live line.
+        let state = state.split("; ").next().unwrap_or_default();
+        self.update(|s| {
+            s.waiting.insert(addon.to_string(), state.to_string());
+        });
+    }
+
+    fn healthy(&self, addon: &str) {
+        self.update(|s| {
+            s.waiting.remove(addon);
+            s.healthy += 1;
+        });
+    }
+
+    fn update(&self, change: impl FnOnce(&mut TallyState)) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        change(&mut state);
+        let mut message = format!("{}/{} addons healthy", state.healthy, self.total);
+        if !state.waiting.is_empty() {
+            let waiting: Vec<String> = state
+                .waiting
+                .iter()
+                .map(|(addon, seen)| format!("{addon}: {seen}"))
+                .collect();
+            message.push_str(&format!(", waiting for {}", waiting.join("; ")));
+        }
+        if message != state.last {
+            state.last = message.clone();
+            self.reporter
+                .report(Event::count(PHASE, state.healthy, self.total, message));
+        }
+    }
+}
+
 /// The manifests of one addon, parsed from the rendered tree.
 struct Plan<'a> {
     addon: &'a Addon,
@@ -193,7 +257,10 @@ pub async fn install(
         })?;
 
     let plugins = plugins(spec, bootstrapper)?;
+    let tally = Tally::new(enabled.len(), reporter);
+    tally.waiting(&bootstrapper.name, "rolling out");
     let bootstrap = bootstrap(kube, bootstrapper, &plugins, options, reporter, started).await?;
+    tally.healthy(&bootstrapper.name);
 
     let done: BTreeMap<&str, watch::Sender<Option<bool>>> = plans
         .iter()
@@ -204,7 +271,7 @@ pub async fn install(
         plans
             .iter()
             .filter(|p| p.addon.kind == Kind::Helm)
-            .map(|p| run_addon(kube, p, &done, options, reporter, started)),
+            .map(|p| run_addon(kube, p, &done, options, &tally, started)),
     )
     .await;
     let mut addons = Vec::new();
@@ -431,7 +498,7 @@ async fn run_addon(
     plan: &Plan<'_>,
     done: &BTreeMap<&str, watch::Sender<Option<bool>>>,
     options: &InstallOptions,
-    reporter: &dyn Reporter,
+    tally: &Tally<'_>,
     started: Instant,
 ) -> Result<AddonReport, AddonFailure> {
     let name = plan.addon.name.as_str();
@@ -460,7 +527,7 @@ async fn run_addon(
             }));
         }
     }
-    let result = install_addon(kube, plan, options, reporter, started, &publish).await;
+    let result = install_addon(kube, plan, options, tally, started, &publish).await;
     if result.is_err() {
         publish(false);
     }
@@ -471,10 +538,11 @@ async fn install_addon(
     kube: &Kube,
     plan: &Plan<'_>,
     options: &InstallOptions,
-    reporter: &dyn Reporter,
+    tally: &Tally<'_>,
     started: Instant,
     publish: &dyn Fn(bool),
 ) -> Result<AddonReport, K8sError> {
+    let reporter = tally.reporter;
     let name = plan.addon.name.as_str();
     let backoff = &options.backoff;
     kube.apply_all(
@@ -505,16 +573,21 @@ async fn install_addon(
                     &app.name,
                 )
                 .await?;
-            Ok(match found {
+            let poll = match found {
                 None => Poll::Pending("not found".into()),
                 Some(object) => {
                     health::application(&serde_json::to_value(object).unwrap_or_default())
                 }
-            })
+            };
+            if let Poll::Pending(seen) = &poll {
+                tally.waiting(name, seen);
+            }
+            Ok(poll)
         })
         .await?;
     }
     let healthy_after = started.elapsed();
+    tally.healthy(name);
     publish(true);
     reporter.report(
         Event::info(

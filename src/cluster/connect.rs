@@ -27,13 +27,14 @@ pub async fn eks_client(
     Ok((kube, entry, warnings))
 }
 
-/// The `connect` phase: a client, and the cluster's context in the kubeconfig.
+/// The `connect` phase: a client, and the cluster's context in the kubeconfig
+/// (where it was written, for the summary).
 pub async fn connect(
     aws: &Aws,
     spec: &ClusterSpec,
     kubeconfig: &kubeconfig::Target,
     reporter: &dyn Reporter,
-) -> Result<Kube, ClusterError> {
+) -> Result<(Kube, kubeconfig::Written), ClusterError> {
     let (kube, entry, warnings) = eks_client(aws, &spec.name).await?;
     for warning in warnings {
         reporter.report(Event::warn("connect", warning));
@@ -47,7 +48,7 @@ pub async fn connect(
             written.path.display()
         ),
     ));
-    Ok(kube)
+    Ok((kube, written))
 }
 
 fn base64_decode(data: &str) -> Option<Vec<u8>> {

@@ -63,6 +63,9 @@ pub struct UpSummary {
     pub would: Vec<(&'static str, String)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_after: Option<&'static str>,
+    /// The kubeconfig context `connect` wrote, for the next command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<kubeconfig::Written>,
     pub phases: Vec<PhaseReport>,
     pub seconds: f64,
 }
@@ -194,7 +197,7 @@ impl Up<'_> {
             return Ok(());
         }
 
-        let kube = p
+        let (kube, written) = p
             .run("connect", None, OnInterrupt::Stop, async {
                 connect::connect(
                     &self.aws,
@@ -206,6 +209,7 @@ impl Up<'_> {
             })
             .await?
             .ok_or(ClusterError::Internal("connect is never skipped"))?;
+        summary.kubeconfig = Some(written);
         if self.stop("connect", summary) {
             return Ok(());
         }

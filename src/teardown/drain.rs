@@ -455,10 +455,8 @@ impl Drainer<'_> {
             match remaining().await {
                 Ok(left) if left.is_empty() => Poll::Ready(()),
                 Ok(left) => {
-                    self.reporter.report(Event::debug(
-                        PHASE,
-                        format!("waiting for {} {what}", left.len()),
-                    ));
+                    self.reporter
+                        .report(Event::waiting(PHASE, what, left.len()));
                     Poll::Pending(left)
                 }
                 Err(e) => Poll::Failed(e),

@@ -284,7 +284,11 @@ impl Sweeper<'_> {
         let gone = wait::until(what, self.deadline, &Backoff::AWS, || async {
             match remaining().await {
                 Ok(left) if left.is_empty() => Poll::Ready(()),
-                Ok(left) => Poll::Pending(left),
+                Ok(left) => {
+                    self.reporter
+                        .report(Event::waiting(PHASE, what, left.len()));
+                    Poll::Pending(left)
+                }
                 Err(e) => Poll::Failed(e),
             }
         })

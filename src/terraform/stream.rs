@@ -155,6 +155,10 @@ impl Transcript {
                 if let Some(id) = hook["id_value"].as_str() {
                     reported = reported.with("id", id);
                 }
+                // "Still creating... [10s elapsed]" only moves the clock.
+                if kind == "apply_progress" {
+                    reported = reported.passing();
+                }
                 Some(reported)
             }
             "version"
@@ -252,6 +256,7 @@ mod tests {
         assert_eq!(event.fields["status"], "progress");
         assert_eq!(event.fields["elapsed_seconds"], 10);
         assert!(event.message.contains("Still creating"));
+        assert!(event.passing, "a tick replaces the live line");
 
         let read_data = read(
             &mut t,

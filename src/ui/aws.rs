@@ -20,9 +20,7 @@ impl Printer {
     pub fn warning(&self, message: &str) {
         match self.format {
             OutputFormat::Json => self.json(json!({ "event": "warning", "message": message })),
-            OutputFormat::Text => {
-                let _ = writeln!(std::io::stderr().lock(), "warning: {message}");
-            }
+            OutputFormat::Text => self.above(&format!("warning: {message}")),
         }
     }
 

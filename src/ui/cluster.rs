@@ -48,39 +48,12 @@ impl Printer {
                 self.json(json!({ "event": "summary", "command": "up", "ok": ok, "summary": s }))
             }
             OutputFormat::Text => {
-                let verdict = match (ok, s.dry_run, s.no_changes) {
-                    (true, true, true) => "dry run: no changes".to_string(),
-                    (true, true, false) => format!(
-                        "dry run: terraform would add {}, change {}, destroy {}",
-                        s.changes.add, s.changes.change, s.changes.destroy
-                    ),
-                    (true, false, true) => "up to date: no changes".to_string(),
-                    (true, false, false) => format!(
-                        "done: terraform added {}, changed {}, destroyed {}",
-                        s.changes.add, s.changes.change, s.changes.destroy
-                    ),
-                    (false, ..) => "stopped".to_string(),
-                };
-                let verdict = match s.stopped_after {
-                    Some(phase) if ok => format!("stopped after {phase}, as asked; {verdict}"),
-                    _ => verdict,
-                };
-                if s.dry_run && self.verbosity >= 0 {
-                    for planned in &s.planned {
-                        self.line(&format!("  {planned}"));
-                    }
-                    self.line("A real run would:");
-                    for (phase, action) in &s.would {
-                        self.line(&format!("  {phase:<10} {action}"));
-                    }
+                if self.verbosity >= 0 {
+                    print!("{}", up_text(s, ok));
                 }
-                self.line(&format!(
-                    "{} ({}): {verdict} in {}",
-                    s.cluster,
-                    s.region,
-                    seconds(s.seconds)
-                ));
-                self.phase_table(&s.phases);
+                if !ok {
+                    self.advise(up_advice(s));
+                }
             }
         }
     }
@@ -160,30 +133,140 @@ impl Printer {
             s.region,
             seconds(s.seconds)
         ));
-        self.phase_table(&s.phases);
+        for line in phase_table(&s.phases) {
+            self.line(&line);
+        }
+        if !ok {
+            self.advise(down_advice(s));
+        }
     }
 
-    fn phase_table(&self, phases: &[PhaseReport]) {
-        for p in phases {
+    /// Keeps `advice` for the error that follows.
+    fn advise(&self, advice: Option<String>) {
+        if let Ok(mut slot) = self.advice.lock() {
+            *slot = advice;
+        }
+    }
+}
+
+/// `up`'s closing text: the verdict, the phase table and, after a success,
+/// the next command worth running.
+fn up_text(s: &UpSummary, ok: bool) -> String {
+    let verdict = match (ok, s.dry_run, s.no_changes) {
+        (true, true, true) => "dry run: no changes".to_string(),
+        (true, true, false) => format!(
+            "dry run: terraform would add {}, change {}, destroy {}",
+            s.changes.add, s.changes.change, s.changes.destroy
+        ),
+        (true, false, true) => "up to date: no changes".to_string(),
+        (true, false, false) => format!(
+            "done: terraform added {}, changed {}, destroyed {}",
+            s.changes.add, s.changes.change, s.changes.destroy
+        ),
+        (false, ..) => "stopped".to_string(),
+    };
+    let verdict = match s.stopped_after {
+        Some(phase) if ok => format!("stopped after {phase}, as asked; {verdict}"),
+        _ => verdict,
+    };
+    let mut lines = Vec::new();
+    if s.dry_run {
+        lines.extend(s.planned.iter().map(|planned| format!("  {planned}")));
+        lines.push("A real run would:".to_string());
+        lines.extend(
+            s.would
+                .iter()
+                .map(|(phase, action)| format!("  {phase:<10} {action}")),
+        );
+    }
+    lines.push(format!(
+        "{} ({}): {verdict} in {}",
+        s.cluster,
+        s.region,
+        seconds(s.seconds)
+    ));
+    lines.extend(phase_table(&s.phases));
+    if ok && let Some(next) = next_command(s) {
+        lines.push(format!("next: {next}"));
+    }
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// What to run after a successful `up`.
+fn next_command(s: &UpSummary) -> Option<String> {
+    if s.dry_run {
+        return Some(format!(
+            "terrace cluster up --region {} --name {}   (without --dry-run, to build it)",
+            s.region, s.cluster
+        ));
+    }
+    match (&s.kubeconfig, s.stopped_after) {
+        (Some(k), None) => Some(format!(
+            "kubectl --kubeconfig {} --context {} get nodes",
+            k.path.display(),
+            k.context
+        )),
+        (_, Some(_)) => Some(format!(
+            "terrace cluster up --region {} --name {}   (to finish the remaining phases)",
+            s.region, s.cluster
+        )),
+        (None, None) => None,
+    }
+}
+
+/// What to do after `up` failed, said once after the error (one hint a line).
+fn up_advice(s: &UpSummary) -> Option<String> {
+    if s.cluster.is_empty() {
+        return None; // stopped before the cluster was known: the error says it all
+    }
+    let failed = s
+        .phases
+        .iter()
+        .rev()
+        .find(|p| matches!(p.outcome, Outcome::Failed | Outcome::Interrupted))
+        .map_or("the failed phase", |p| p.phase);
+    Some(format!(
+        "run the same command again to resume at {failed} ({} keeps what finished)\nor remove what was created: terrace cluster down --region {} --name {}",
+        s.dir.join("journal.json").display(),
+        s.region,
+        s.cluster
+    ))
+}
+
+/// What to do after `down` failed.
+fn down_advice(s: &DownSummary) -> Option<String> {
+    (!s.cluster.is_empty()).then(|| {
+        format!(
+            "run the same command again: `down` resumes and removes what is left (`terrace cluster down --region {} --name {} --plan` shows it)",
+            s.region, s.cluster
+        )
+    })
+}
+
+/// One line per phase; a failure's reason is left to the error printed
+/// after the table, so it appears once.
+fn phase_table(phases: &[PhaseReport]) -> Vec<String> {
+    phases
+        .iter()
+        .map(|p| {
             let outcome = match p.outcome {
                 Outcome::Ran => "done",
                 Outcome::Skipped => "skipped",
                 Outcome::Failed => "FAILED",
                 Outcome::Interrupted => "interrupted",
             };
-            let note = p
-                .note
-                .as_deref()
-                .map(|n| format!("  {n}"))
-                .unwrap_or_default();
-            self.line(&format!(
+            let note = match (p.outcome, p.note.as_deref()) {
+                (Outcome::Ran | Outcome::Skipped, Some(note)) => format!("  {note}"),
+                _ => String::new(),
+            };
+            format!(
                 "  {:<10} {:<12} {:>7}{note}",
                 p.phase,
                 outcome,
                 seconds(p.seconds)
-            ));
-        }
-    }
+            )
+        })
+        .collect()
 }
 
 fn seconds(s: f64) -> String {
@@ -191,5 +274,93 @@ fn seconds(s: f64) -> String {
         format!("{s:.1}s")
     } else {
         duration::format(std::time::Duration::from_secs_f64(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::aws::kubeconfig::Written;
+    use crate::terraform::Changes;
+
+    fn phase(phase: &'static str, outcome: Outcome, seconds: f64, note: Option<&str>) -> PhaseReport {
+        PhaseReport {
+            phase,
+            outcome,
+            seconds,
+            note: note.map(str::to_string),
+        }
+    }
+
+    fn summary() -> UpSummary {
+        UpSummary {
+            cluster: "terrace-us-east-1".into(),
+            region: "us-east-1".into(),
+            dir: PathBuf::from("/home/me/.terrace/terrace-us-east-1"),
+            changes: Changes {
+                add: 61,
+                ..Changes::default()
+            },
+            phases: vec![
+                phase("resolve", Outcome::Ran, 0.01, None),
+                phase("preflight", Outcome::Ran, 1.2, None),
+                phase("state", Outcome::Ran, 0.4, None),
+                phase("render", Outcome::Ran, 0.05, None),
+                phase("terraform", Outcome::Ran, 754.0, None),
+                phase("outputs", Outcome::Ran, 3.1, None),
+                phase("connect", Outcome::Ran, 0.9, None),
+                phase("addons", Outcome::Ran, 212.0, None),
+                phase("verify", Outcome::Ran, 1.4, None),
+            ],
+            seconds: 973.5,
+            kubeconfig: Some(Written {
+                path: PathBuf::from("/home/me/.kube/config"),
+                context: "terrace-us-east-1".into(),
+                changed: true,
+            }),
+            ..UpSummary::default()
+        }
+    }
+
+    #[test]
+    fn success_ends_with_the_next_command() {
+        insta::assert_snapshot!(up_text(&summary(), true));
+    }
+
+    #[test]
+    fn failure_names_the_failed_phase_once_and_advises_once() {
+        let mut s = summary();
+        s.phases.truncate(4);
+        s.phases.push(phase(
+            "terraform",
+            Outcome::Failed,
+            42.0,
+            Some("terraform apply failed: Error: creating EKS Cluster"),
+        ));
+        s.kubeconfig = None;
+        s.changes = Changes::default();
+        s.seconds = 44.0;
+        let error = "terraform apply failed: Error: creating EKS Cluster (terrace-us-east-1): operation error EKS: CreateCluster\n\n  with module.cluster.aws_eks_cluster.this";
+        let text = format!(
+            "{}{}",
+            up_text(&s, false),
+            super::super::error_text(&[error.to_string()], up_advice(&s).as_deref())
+        );
+        assert_eq!(text.matches("creating EKS Cluster").count(), 1, "{text}");
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn stopping_early_or_a_dry_run_points_at_the_real_run() {
+        let mut s = summary();
+        s.stopped_after = Some("outputs");
+        assert!(next_command(&s).unwrap().starts_with("terrace cluster up --region us-east-1 --name terrace-us-east-1"));
+        let dry = UpSummary {
+            dry_run: true,
+            ..summary()
+        };
+        assert!(next_command(&dry).unwrap().contains("without --dry-run"));
     }
 }

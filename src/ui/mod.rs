@@ -1,10 +1,16 @@
 //! The one place that prints. Commands hand results here; text goes to a
 //! person, `--output json` gives one JSON object per line for CI. Errors go
 //! to stderr as text, to stdout as a JSON object in JSON mode.
+//!
+//! Progress goes to stderr: on a terminal that can move its cursor, as the
+//! live view of `live.rs`; with `NO_COLOR`, `TERM=dumb` or no terminal, as
+//! plain timestamped lines; in JSON mode, as one object per event on stdout.
 
 mod live;
+mod progress;
 
 use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 
 use serde_json::json;
 
@@ -14,6 +20,8 @@ use crate::cli::OutputFormat;
 use crate::cluster::{ClusterError, RenderSummary};
 use crate::config::ConfigError;
 
+pub use progress::ClusterProgress;
+
 mod aws;
 mod cluster;
 mod teardown;
@@ -21,19 +29,38 @@ mod teardown;
 pub struct Printer {
     format: OutputFormat,
     verbosity: i8,
-    /// The live status line, when text goes to a terminal.
-    live: Option<live::Live>,
+    /// The live view, when text goes to a terminal that can show it.
+    live: Option<live::Board>,
+    /// The last passing state printed per cluster and phase, so plain
+    /// lines repeat none.
+    passing: Mutex<std::collections::BTreeMap<(String, String), String>>,
+    /// What to do about the error that follows a failed run's summary.
+    advice: Mutex<Option<String>>,
+}
+
+/// Whether stderr gets the live view: a terminal that can move its cursor
+/// (`TERM` set and not `dumb`), and no `NO_COLOR` asking for plain output.
+fn live_view(terminal: bool, term: Option<&str>, no_color: Option<&str>) -> bool {
+    terminal
+        && term.is_some_and(|t| !t.is_empty() && t != "dumb")
+        && no_color.is_none_or(str::is_empty)
 }
 
 impl Printer {
     pub fn new(format: OutputFormat, verbosity: i8) -> Printer {
-        let live =
-            (format == OutputFormat::Text && verbosity >= 0 && std::io::stderr().is_terminal())
-                .then(live::Live::new);
+        let live = format == OutputFormat::Text
+            && verbosity >= 0
+            && live_view(
+                std::io::stderr().is_terminal(),
+                std::env::var("TERM").ok().as_deref(),
+                std::env::var("NO_COLOR").ok().as_deref(),
+            );
         Printer {
             format,
             verbosity,
-            live,
+            live: live.then(live::Board::stderr),
+            passing: Mutex::default(),
+            advice: Mutex::default(),
         }
     }
 
@@ -44,10 +71,20 @@ impl Printer {
         }
     }
 
-    /// Clears the status line for a question; it comes back with the next event.
+    /// Clears the live lines for a question; they come back with the next event.
     fn finish_progress_line(&self) {
         if let Some(live) = &self.live {
             live.pause();
+        }
+    }
+
+    /// Text for stderr while progress may be live: above the live lines.
+    fn above(&self, text: &str) {
+        match &self.live {
+            Some(live) => live.print(text),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
         }
     }
 
@@ -187,23 +224,38 @@ impl Printer {
         }
     }
 
-    /// Prints an error; configuration errors print one line per problem.
+    /// Prints an error, once: configuration errors one line per problem,
+    /// then the advice a failed run's summary left for it.
     pub fn error(&self, err: &anyhow::Error) {
         self.finish_progress();
         let problems: Vec<String> = match config_error(err) {
             Some(config) => config.problems(),
             None => vec![format!("{err:#}")],
         };
+        let advice = self.advice.lock().ok().and_then(|mut a| a.take());
         match self.format {
             OutputFormat::Json => self.json(json!({ "event": "error", "problems": problems })),
             OutputFormat::Text => {
-                let mut out = std::io::stderr().lock();
-                for p in problems {
-                    let _ = writeln!(out, "error: {p}");
-                }
+                let _ = write!(
+                    std::io::stderr().lock(),
+                    "{}",
+                    error_text(&problems, advice.as_deref())
+                );
             }
         }
     }
+}
+
+/// `error: …` per problem, then the advice.
+fn error_text(problems: &[String], advice: Option<&str>) -> String {
+    let mut text = String::new();
+    for p in problems {
+        text.push_str(&format!("error: {p}\n"));
+    }
+    for hint in advice.iter().flat_map(|a| a.lines()) {
+        text.push_str(&format!("hint: {hint}\n"));
+    }
+    text
 }
 
 fn config_error(err: &anyhow::Error) -> Option<&ConfigError> {
@@ -212,4 +264,19 @@ fn config_error(err: &anyhow::Error) -> Option<&ConfigError> {
             Some(ClusterError::Config(c)) => Some(c),
             _ => None,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_lines_without_a_capable_terminal_or_with_no_color() {
+        assert!(live_view(true, Some("xterm-256color"), None));
+        assert!(live_view(true, Some("screen"), Some("")), "an empty NO_COLOR is unset");
+        assert!(!live_view(false, Some("xterm"), None), "not a terminal");
+        assert!(!live_view(true, Some("dumb"), None));
+        assert!(!live_view(true, None, None));
+        assert!(!live_view(true, Some("xterm"), Some("1")));
+    }
 }

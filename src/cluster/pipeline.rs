@@ -255,8 +255,11 @@ impl<'a> Pipeline<'a> {
             return Ok(None);
         }
         self.journal.lock().start(self.section, phase, inputs)?;
-        self.reporter
-            .report(Event::info(phase, "started").with("state", "started"));
+        self.reporter.report(
+            Event::info(phase, "started")
+                .with("state", "started")
+                .passing(),
+        );
         let started = Instant::now();
         let mut interrupt = self.interrupt.clone();
         let seen = interrupt.count();

@@ -187,44 +187,45 @@ fn up_text(s: &UpSummary, ok: bool) -> String {
     ));
     lines.extend(phase_table(&s.phases));
     if ok && let Some(next) = next_command(s) {
-        lines.push(format!("next: {next}"));
+        lines.push(next);
     }
     lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
-/// What to run after a successful `up`.
+/// What to run after a successful `up`: why, then the command.
 fn next_command(s: &UpSummary) -> Option<String> {
-    if s.dry_run {
-        return Some(format!(
-            "terrace cluster up --region {} --name {}   (without --dry-run, to build it)",
-            s.region, s.cluster
-        ));
-    }
-    match (&s.kubeconfig, s.stopped_after) {
-        (Some(k), None) => Some(format!(
-            "kubectl --kubeconfig {} --context {} get nodes",
-            k.path.display(),
-            k.context
-        )),
-        (_, Some(_)) => Some(format!(
-            "terrace cluster up --region {} --name {}   (to finish the remaining phases)",
-            s.region, s.cluster
-        )),
-        (None, None) => None,
-    }
+    let up = format!(
+        "terrace cluster up --region {} --name {}",
+        s.region, s.cluster
+    );
+    let (why, command) = match (&s.kubeconfig, s.stopped_after) {
+        _ if s.dry_run => ("to build it", up),
+        (_, Some(_)) => ("to finish the remaining phases", up),
+        (Some(k), None) => (
+            "to use it",
+            format!(
+                "kubectl --kubeconfig {} --context {} get nodes",
+                k.path.display(),
+                k.context
+            ),
+        ),
+        (None, None) => return None,
+    };
+    Some(format!("next, {why}:\n  {command}"))
 }
 
 /// What to do after `up` failed, said once after the error (one hint a line).
 fn up_advice(s: &UpSummary) -> Option<String> {
-    if s.cluster.is_empty() {
-        return None; // stopped before the cluster was known: the error says it all
-    }
     let failed = s
         .phases
         .iter()
         .rev()
-        .find(|p| matches!(p.outcome, Outcome::Failed | Outcome::Interrupted))
-        .map_or("the failed phase", |p| p.phase);
+        .find(|p| matches!(p.outcome, Outcome::Failed | Outcome::Interrupted))?
+        .phase;
+    // Before the state phase nothing exists yet: the error says it all.
+    if matches!(failed, "resolve" | "preflight") {
+        return None;
+    }
     Some(format!(
         "run the same command again to resume at {failed} ({} keeps what finished)\nor remove what was created: terrace cluster down --region {} --name {}",
         s.dir.join("journal.json").display(),
@@ -285,7 +286,12 @@ mod tests {
     use crate::aws::kubeconfig::Written;
     use crate::terraform::Changes;
 
-    fn phase(phase: &'static str, outcome: Outcome, seconds: f64, note: Option<&str>) -> PhaseReport {
+    fn phase(
+        phase: &'static str,
+        outcome: Outcome,
+        seconds: f64,
+        note: Option<&str>,
+    ) -> PhaseReport {
         PhaseReport {
             phase,
             outcome,
@@ -356,11 +362,18 @@ mod tests {
     fn stopping_early_or_a_dry_run_points_at_the_real_run() {
         let mut s = summary();
         s.stopped_after = Some("outputs");
-        assert!(next_command(&s).unwrap().starts_with("terrace cluster up --region us-east-1 --name terrace-us-east-1"));
+        assert_eq!(
+            next_command(&s).unwrap(),
+            "next, to finish the remaining phases:\n  terrace cluster up --region us-east-1 --name terrace-us-east-1"
+        );
         let dry = UpSummary {
             dry_run: true,
             ..summary()
         };
-        assert!(next_command(&dry).unwrap().contains("without --dry-run"));
+        assert!(
+            next_command(&dry)
+                .unwrap()
+                .starts_with("next, to build it:")
+        );
     }
 }

@@ -59,7 +59,9 @@ impl Board {
             return;
         };
         let line = lines.entry(cluster.to_string()).or_insert_with(|| {
-            let bar = self.multi.add(ProgressBar::new_spinner().with_style(style()));
+            let bar = self
+                .multi
+                .add(ProgressBar::new_spinner().with_style(style()));
             bar.enable_steady_tick(TICK);
             Line {
                 bar,
@@ -154,7 +156,11 @@ mod tests {
     impl Screen {
         fn new() -> Screen {
             let size = |n| std::num::NonZeroU16::new(n).unwrap();
-            Screen(Arc::new(Mutex::new(vt100::Parser::new(size(12), size(40), 0))))
+            Screen(Arc::new(Mutex::new(vt100::Parser::new(
+                size(12),
+                size(40),
+                0,
+            ))))
         }
 
         fn write(&self, bytes: &[u8]) {
@@ -232,16 +238,37 @@ mod tests {
     fn each_cluster_has_one_line_that_fits_the_width() {
         let screen = Screen::new();
         let board = screen.board();
-        board.show("a", "terraform", "module.network.aws_vpc.this: Still creating... [10s elapsed]");
-        board.show("b", "addons", "3/5 addons healthy, waiting for external-dns: Progressing");
-        board.show("a", "terraform", "module.network.aws_vpc.this: Still creating... [20s elapsed]");
+        board.show(
+            "a",
+            "terraform",
+            "module.network.aws_vpc.this: Still creating... [10s elapsed]",
+        );
+        board.show(
+            "b",
+            "addons",
+            "3/5 addons healthy, waiting for external-dns: Progressing",
+        );
+        board.show(
+            "a",
+            "terraform",
+            "module.network.aws_vpc.this: Still creating... [20s elapsed]",
+        );
         board.show("b", "addons", "4/5 addons healthy\nsecond line never shown");
         let rows = screen.rows();
         board.finish();
         assert_eq!(rows.len(), 2, "{rows:#?}");
-        assert!(rows[0].contains(" a terraform  module.network.aws_vpc"), "{rows:#?}");
-        assert!(rows[1].contains("b addons     4/5 addons healthy"), "{rows:#?}");
-        assert!(rows.iter().all(|r| r.ends_with(" 0s")), "the clock stays in view: {rows:#?}");
+        assert!(
+            rows[0].contains(" a terraform  module.network.aws_vpc"),
+            "{rows:#?}"
+        );
+        assert!(
+            rows[1].contains("b addons     4/5 addons healthy"),
+            "{rows:#?}"
+        );
+        assert!(
+            rows.iter().all(|r| r.ends_with(" 0s")),
+            "the clock stays in view: {rows:#?}"
+        );
         assert!(!rows.concat().contains("second line"), "{rows:#?}");
     }
 
@@ -259,12 +286,21 @@ mod tests {
         assert_eq!(rows.len(), 4, "{rows:#?}");
         assert_eq!(
             rows[..3],
-            ["warning: Incomplete lock file", "  detail one", "  detail two"],
+            [
+                "warning: Incomplete lock file",
+                "  detail one",
+                "  detail two"
+            ],
             "the warning once, whole, above the live line"
         );
         assert!(rows[3].contains("tick 19"), "{rows:#?}");
         board.finish();
-        assert_eq!(screen.rows().len(), 3, "the live line is gone: {:#?}", screen.rows());
+        assert_eq!(
+            screen.rows().len(),
+            3,
+            "the live line is gone: {:#?}",
+            screen.rows()
+        );
     }
 
     #[test]

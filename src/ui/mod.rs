@@ -273,7 +273,10 @@ mod tests {
     #[test]
     fn plain_lines_without_a_capable_terminal_or_with_no_color() {
         assert!(live_view(true, Some("xterm-256color"), None));
-        assert!(live_view(true, Some("screen"), Some("")), "an empty NO_COLOR is unset");
+        assert!(
+            live_view(true, Some("screen"), Some("")),
+            "an empty NO_COLOR is unset"
+        );
         assert!(!live_view(false, Some("xterm"), None), "not a terminal");
         assert!(!live_view(true, Some("dumb"), None));
         assert!(!live_view(true, None, None));

@@ -128,9 +128,8 @@ impl Reporter for ClusterProgress<'_> {
 }
 
 impl Prompt for ClusterProgress<'_> {
-    fn confirm(&self, question: &str) -> bool {
-        self.printer
-            .confirm(&format!("{}: {question}", self.cluster))
+    fn ask(&self, question: &str) -> tokio::sync::oneshot::Receiver<bool> {
+        self.printer.ask(&format!("{}: {question}", self.cluster))
     }
 }
 

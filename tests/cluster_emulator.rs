@@ -469,6 +469,17 @@ async fn a_terraform_failure_exits_1_in_its_own_words_and_the_journal_says_where
         ]);
         assert_eq!(output.status.code(), Some(1), "{step}: {}", show(&output));
         let (events, summary) = parse(&output);
+        // The stream's shape: events, one summary, then the one error.
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(stdout.lines().count(), events.len(), "only JSON:\n{stdout}");
+        let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+        assert_eq!(kinds[kinds.len() - 2..], ["summary", "error"], "{kinds:?}");
+        assert!(
+            kinds[..kinds.len() - 2]
+                .iter()
+                .all(|k| ["progress", "warning"].contains(k)),
+            "{kinds:?}"
+        );
         let error = events
             .iter()
             .find(|e| e["event"] == "error")

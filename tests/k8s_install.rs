@@ -105,6 +105,36 @@ async fn installs_the_whole_stack() {
     }
     assert!(events.events().iter().all(|e| e.phase == "addons"));
 
+    // The live line's count: how many are healthy, what the rest show.
+    let counts: Vec<(u64, String)> = events
+        .events()
+        .iter()
+        .filter(|e| e.passing && e.fields.contains_key("done"))
+        .map(|e| (e.fields["done"].as_u64().unwrap(), e.message.clone()))
+        .collect();
+    assert_eq!(
+        counts.first().map(|(_, m)| m.as_str()),
+        Some("0/6 addons healthy, waiting for argocd: rolling out"),
+        "{counts:#?}"
+    );
+    assert_eq!(
+        counts.last().map(|(_, m)| m.as_str()),
+        Some("6/6 addons healthy"),
+        "{counts:#?}"
+    );
+    assert!(
+        counts.iter().any(|(done, m)| (1..6).contains(done)
+            && m.starts_with(&format!("{done}/6 addons healthy, waiting for "))
+            && m.contains("external-dns: ")),
+        "external-dns is named while awaited: {counts:#?}"
+    );
+    assert!(
+        counts
+            .windows(2)
+            .all(|w| w[0].0 <= w[1].0 && w[0].1 != w[1].1),
+        "the count only grows and never repeats itself: {counts:#?}"
+    );
+
     let status = health::status(&cluster.kube, &HELM_ADDONS).await.unwrap();
     assert_eq!(status.len(), 6);
     assert!(status.iter().all(|s| s.healthy), "{status:#?}");

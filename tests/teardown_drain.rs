@@ -287,7 +287,8 @@ async fn keep_volumes_leaves_claims_and_a_stuck_load_balancer_is_a_bounded_warni
         deadline: Duration::from_secs(2),
     };
     let started = Instant::now();
-    let report = drain(client.clone(), &spec, &opts, &aws, &Collect::default())
+    let events = Collect::default();
+    let report = drain(client.clone(), &spec, &opts, &aws, &events)
         .await
         .unwrap();
     assert!(
@@ -300,6 +301,19 @@ async fn keep_volumes_leaves_claims_and_a_stuck_load_balancer_is_a_bounded_warni
     assert_eq!(lb_wait.what, "load balancers");
     assert!(!lb_wait.completed);
     assert_eq!(lb_wait.remaining, vec![lb]);
+    // The live line says what the wait is for and how many are left.
+    let waiting = events
+        .events()
+        .into_iter()
+        .find(|e| {
+            e.fields
+                .get("waiting")
+                .is_some_and(|w| w == "load balancers")
+        })
+        .expect("a waiting event for the load balancers");
+    assert!(waiting.passing);
+    assert_eq!(waiting.message, "waiting for load balancers: 1 left");
+    assert_eq!(waiting.fields["remaining"], 1);
     assert!(
         report.warnings.iter().any(|w| w.contains("load balancers")),
         "{:?}",

@@ -600,6 +600,13 @@ fn delete_state_object(account: &Account) -> impl std::future::Future<Output = (
 async fn with_the_state_gone_down_removes_everything_tagged_and_nothing_else() {
     terrace::tls::install_crypto_provider();
     let machine = Machine::new(support::moto::account_with_eks_shim().await);
+    // With a public zone for ExternalDNS, `up` issues its certificate.
+    let zone = support::golden::public_zone(&machine.account, "example.com").await;
+    std::fs::write(
+        machine.dir.path().join("terrace.yaml"),
+        "defaults:\n  addons:\n    external-dns: { zones: [example.com] }\n",
+    )
+    .unwrap();
     let up = machine.run(&[
         "--output",
         "json",
@@ -612,6 +619,37 @@ async fn with_the_state_gone_down_removes_everything_tagged_and_nothing_else() {
         "outputs",
     ]);
     assert_eq!(up.status.code(), Some(0), "{}", show(&up));
+    let issued = support::golden::certificates(&machine.account, REGION).await;
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    let certificate = &issued[0];
+    assert_eq!(certificate.domain, "example.com");
+    assert_eq!(certificate.names, ["*.example.com", "example.com"]);
+    assert_eq!(
+        certificate.status, "ISSUED",
+        "Terraform waited for issuance"
+    );
+    assert_eq!(
+        certificate
+            .tags
+            .get("terrace.dev/cluster")
+            .map(String::as_str),
+        Some(CLUSTER)
+    );
+    assert_eq!(
+        certificate
+            .tags
+            .get("terrace.dev/managed-by")
+            .map(String::as_str),
+        Some("terrace")
+    );
+    let validation = support::golden::cname_records(&machine.account, &zone).await;
+    assert_eq!(
+        validation, certificate.validation,
+        "the validation record (one for the zone and its wildcard) is in the zone"
+    );
+    // Not ours: an untagged certificate and a record of someone else.
+    let foreign =
+        support::golden::foreign_certificate_and_record(&machine.account, REGION, &zone).await;
     let (vpc, private) =
         support::leftovers::cluster_network(&machine.account, REGION, CLUSTER).await;
     support::leftovers::Seeder::within(&machine.account, REGION, &vpc, [&private[0], &private[1]])
@@ -685,6 +723,28 @@ async fn with_the_state_gone_down_removes_everything_tagged_and_nothing_else() {
         support::stack::surviving(&machine.account, REGION, &decoy).await,
         decoy.ids,
         "an untagged look-alike was touched"
+    );
+    // The sweep found the certificate by its tags and its validation
+    // record through it; someone else's certificate and record stay.
+    let swept: Vec<&str> = s["sweep"]["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        swept.contains(&"certificate") && swept.contains(&"validation-record"),
+        "{swept:?}"
+    );
+    let left = support::golden::certificates(&machine.account, REGION).await;
+    assert_eq!(
+        left.iter().map(|c| c.arn.as_str()).collect::<Vec<_>>(),
+        [foreign.certificate.as_str()]
+    );
+    assert_eq!(
+        support::golden::cname_records(&machine.account, &zone).await,
+        [foreign.record.clone()],
+        "only the foreign record is left in the zone"
     );
 }
 

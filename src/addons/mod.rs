@@ -116,6 +116,19 @@ pub struct Teardown {
     pub dns_zones: Option<String>,
 }
 
+/// The certificates of the shared load balancer's HTTPS listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum Certificates {
+    /// Terraform issues one DNS-validated certificate per zone, for the
+    /// zone and its wildcard.
+    Issue { zones: Vec<String> },
+    /// Certificates the user already has, named by ARN.
+    Existing { arns: Vec<String> },
+    /// No HTTPS: turned off, or no zone to issue for.
+    None,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AddonFile {
@@ -246,6 +259,63 @@ impl Catalog {
     /// The resource types whose automated sync the drain removes first.
     pub fn paused(&self) -> impl Iterator<Item = &ResourceType> {
         self.addons.iter().flat_map(|a| a.teardown.pause.iter())
+    }
+
+    /// The Route53 zones named by each enabled addon's `teardown.dns_zones`
+    /// setting (ExternalDNS's `zones`), sorted, each once.
+    pub fn dns_zones(&self, spec: &ClusterSpec) -> Vec<String> {
+        let mut zones: Vec<String> = self
+            .addons
+            .iter()
+            .filter(|addon| spec.addon_enabled(&addon.name))
+            .filter_map(|addon| {
+                let setting = addon.teardown.dns_zones.as_ref()?;
+                spec.addons
+                    .get(&addon.name)?
+                    .settings
+                    .get(setting)?
+                    .as_array()
+            })
+            .flatten()
+            .filter_map(|z| z.as_str().map(str::to_string))
+            .collect();
+        zones.sort();
+        zones.dedup();
+        zones
+    }
+
+    /// What the shared load balancer serves HTTPS with: the value of the
+    /// enabled addon's setting of type `certificates` (the LB
+    /// controller's), applied to the cluster's DNS zones.
+    pub fn certificates(&self, spec: &ClusterSpec) -> Certificates {
+        let value = self
+            .addons
+            .iter()
+            .filter(|addon| spec.addon_enabled(&addon.name))
+            .find_map(|addon| {
+                let (key, _) = addon
+                    .settings
+                    .iter()
+                    .find(|(_, def)| def.kind == SettingType::Certificates)?;
+                spec.addons.get(&addon.name)?.settings.get(key)
+            });
+        match value {
+            Some(serde_json::Value::String(mode)) if mode == "issue" => {
+                let zones = self.dns_zones(spec);
+                if zones.is_empty() {
+                    Certificates::None
+                } else {
+                    Certificates::Issue { zones }
+                }
+            }
+            Some(serde_json::Value::Array(arns)) => Certificates::Existing {
+                arns: arns
+                    .iter()
+                    .filter_map(|a| a.as_str().map(str::to_string))
+                    .collect(),
+            },
+            _ => Certificates::None,
+        }
     }
 
     /// The GitOps engine (the addon whose objects the drain pauses): where

@@ -164,6 +164,10 @@ impl Aws {
         aws_sdk_route53::Client::new(&self.config)
     }
 
+    pub fn acm(&self) -> aws_sdk_acm::Client {
+        aws_sdk_acm::Client::new(&self.config)
+    }
+
     pub fn kms(&self) -> aws_sdk_kms::Client {
         aws_sdk_kms::Client::new(&self.config)
     }

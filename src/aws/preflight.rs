@@ -78,6 +78,15 @@ impl PreflightReport {
     }
 }
 
+impl PreflightReport {
+    /// Adds a check made outside [`run`] (one that needs the addon
+    /// catalog's answer, like [`dns_zones`]).
+    pub fn add(&mut self, check: Check) {
+        self.passed &= check.passed;
+        self.checks.push(check);
+    }
+}
+
 /// Preflight found something that would make `up` fail.
 #[derive(Debug, thiserror::Error)]
 #[error("preflight refused {cluster}: {count} check(s) failed ({failed})")]
@@ -431,9 +440,116 @@ async fn vpcs(aws: &Aws, cluster: &str) -> Check {
     }
 }
 
+/// The DNS zones ExternalDNS writes to and certificates are issued for:
+/// each must exist as a public Route53 hosted zone of this account (a
+/// private zone of that name cannot validate a certificate or serve the
+/// world). `None` when no zone is configured.
+pub async fn dns_zones(aws: &Aws, zones: &[String]) -> Option<Check> {
+    if zones.is_empty() {
+        return None;
+    }
+    let route53 = aws.route53();
+    let mut found = Vec::new();
+    for zone in zones {
+        let out = route53
+            .list_hosted_zones_by_name()
+            .dns_name(zone)
+            .send()
+            .await;
+        match out {
+            Ok(out) => found.push((
+                zone.as_str(),
+                out.hosted_zones()
+                    .iter()
+                    .filter(|z| z.name().trim_end_matches('.') == zone.trim_end_matches('.'))
+                    .map(|z| z.config().is_some_and(|c| c.private_zone()))
+                    .collect::<Vec<bool>>(),
+            )),
+            Err(e) => {
+                return Some(Check::fail(
+                    DNS_ZONES,
+                    format!("cannot list Route53 hosted zones: {}", sdk_message(&e)),
+                    "allow route53:ListHostedZonesByName for this identity",
+                ));
+            }
+        }
+    }
+    Some(dns_zone_check(&found))
+}
+
+const DNS_ZONES: &str = "DNS zones";
+
+/// `found`: per configured zone, whether each hosted zone of that exact
+/// name is private.
+fn dns_zone_check(found: &[(&str, Vec<bool>)]) -> Check {
+    let missing: Vec<&str> = found
+        .iter()
+        .filter(|(_, zones)| zones.is_empty())
+        .map(|(name, _)| *name)
+        .collect();
+    let private: Vec<&str> = found
+        .iter()
+        .filter(|(_, zones)| !zones.is_empty() && zones.iter().all(|&private| private))
+        .map(|(name, _)| *name)
+        .collect();
+    let names = |list: &[&str]| list.join(", ");
+    match (missing.is_empty(), private.is_empty()) {
+        (true, true) => Check::pass(
+            DNS_ZONES,
+            format!(
+                "public hosted zone found for {}",
+                names(&found.iter().map(|(n, _)| *n).collect::<Vec<_>>())
+            ),
+        ),
+        _ => {
+            let mut problems = Vec::new();
+            if !missing.is_empty() {
+                problems.push(format!("no Route53 hosted zone named {}", names(&missing)));
+            }
+            if !private.is_empty() {
+                problems.push(format!(
+                    "only a private hosted zone named {}",
+                    names(&private)
+                ));
+            }
+            Check::fail(
+                DNS_ZONES,
+                problems.join("; "),
+                "create a public hosted zone of that name in this account (and delegate the domain to its name servers), or remove it from addons.external-dns.zones",
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_zones_must_exist_and_be_public() {
+        let ok = dns_zone_check(&[
+            ("example.com", vec![false]),
+            ("example.org", vec![true, false]),
+        ]);
+        assert!(ok.passed, "{ok:?}");
+        assert!(
+            ok.detail.contains("example.com, example.org"),
+            "{}",
+            ok.detail
+        );
+
+        let bad = dns_zone_check(&[
+            ("example.com", vec![]),
+            ("internal.example", vec![true]),
+            ("example.org", vec![false]),
+        ]);
+        assert!(!bad.passed);
+        assert_eq!(
+            bad.detail,
+            "no Route53 hosted zone named example.com; only a private hosted zone named internal.example"
+        );
+        assert!(bad.remedy.unwrap().contains("addons.external-dns.zones"));
+    }
 
     #[test]
     fn region_opt_in_states() {

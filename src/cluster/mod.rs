@@ -206,6 +206,23 @@ pub fn spec(request: &Request) -> Result<config::ClusterSpec, ClusterError> {
     Ok(config::load(request, Catalog::embedded()?.schema())?)
 }
 
+/// Every preflight check of `spec`: the account's, then those that need
+/// the addon catalog (the configured DNS zones).
+pub async fn preflight_report(
+    spec: &config::ClusterSpec,
+    aws: &crate::aws::Aws,
+    terraform: Check,
+) -> crate::aws::preflight::PreflightReport {
+    let mut report = crate::aws::preflight::run(spec, aws, terraform).await;
+    let zones = Catalog::embedded()
+        .map(|catalog| catalog.dns_zones(spec))
+        .unwrap_or_default();
+    if let Some(check) = crate::aws::preflight::dns_zones(aws, &zones).await {
+        report.add(check);
+    }
+    report
+}
+
 /// Preflight's check of the Terraform binary this run found.
 pub fn terraform_check(found: &Result<Terraform, BinaryError>) -> Check {
     const NAME: &str = "terraform";

@@ -12,7 +12,7 @@ use super::journal::{self, Section, Status};
 use super::pipeline::{JournalMode, OnInterrupt, PhaseReport, Pipeline, Started, start};
 use super::{Approval, ClusterError, connect, stale, verify};
 use crate::addons::install::{self, InstallOptions};
-use crate::aws::{Aws, kubeconfig, preflight, state, vpc};
+use crate::aws::{Aws, kubeconfig, state, vpc};
 use crate::config::{ClusterSpec, Request};
 use crate::k8s::Kube;
 use crate::progress::{Event, Reporter};
@@ -240,7 +240,7 @@ impl Up<'_> {
         let report = p
             .run("preflight", None, OnInterrupt::Stop, async {
                 let check = super::terraform_check(&self.options.terraform);
-                let report = preflight::run(self.spec, &self.aws, check).await;
+                let report = super::preflight_report(self.spec, &self.aws, check).await;
                 for check in &report.checks {
                     let event = if check.passed {
                         Event::info

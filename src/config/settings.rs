@@ -21,6 +21,10 @@ pub enum SettingType {
     GitUrl,
     /// Argo CD Config Management Plugins (see `config::plugins`).
     CmpPlugins,
+    /// What the shared load balancer serves HTTPS with: `issue` (a
+    /// DNS-validated ACM certificate per DNS zone), `none`, or a list of
+    /// existing ACM certificate ARNs.
+    Certificates,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +62,10 @@ impl SettingDef {
                 "a path prefix of letters, digits and /_+=.@- ending in / (like acme/)".into()
             }
             SettingType::GitUrl => "a git URL (https://…, ssh://… or git@host:path)".into(),
+            SettingType::Certificates => {
+                "issue, none, or a list of ACM certificate ARNs (arn:aws:acm:<region>:<account>:certificate/<id>)"
+                    .into()
+            }
             SettingType::CmpPlugins => format!(
                 "a list of plugins, each {{preset: {}, image: …}} or {{name, version, image, init, generate, discover, resources}}",
                 self.presets
@@ -124,6 +132,25 @@ impl SettingDef {
             }
             (SettingType::SecretPrefix, Value::String(s)) => is_secret_prefix(s),
             (SettingType::GitUrl, Value::String(s)) => is_git_url(s),
+            (SettingType::Certificates, Value::String(s)) => s == "issue" || s == "none",
+            (SettingType::Certificates, Value::Array(items)) if !items.is_empty() => {
+                for item in items {
+                    match item {
+                        Value::String(s) if is_acm_certificate_arn(s) => {}
+                        other => {
+                            return Err(format!(
+                                "{other} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"
+                            ));
+                        }
+                    }
+                }
+                let mut arns: Vec<_> = items.iter().filter_map(Value::as_str).collect();
+                arns.sort_unstable();
+                if let Some(pair) = arns.windows(2).find(|w| w[0] == w[1]) {
+                    return Err(format!("certificate {:?} is listed twice", pair[0]));
+                }
+                true
+            }
             (SettingType::CmpPlugins, _) => {
                 return match self.problems(value).first() {
                     None => Ok(()),
@@ -152,6 +179,26 @@ fn is_secret_prefix(s: &str) -> bool {
         && !s.contains("//")
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b))
+}
+
+/// `arn:<partition>:acm:<region>:<12-digit account>:certificate/<id>`.
+fn is_acm_certificate_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, resource] = parts[..] else {
+        return false;
+    };
+    let id = resource.strip_prefix("certificate/").unwrap_or_default();
+    arn == "arn"
+        && partition.starts_with("aws")
+        && service == "acm"
+        && !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && !id.is_empty()
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn is_git_url(s: &str) -> bool {
@@ -221,6 +268,35 @@ mod tests {
                 .unwrap_err()
                 .contains("twice")
         );
+    }
+
+    #[test]
+    fn certificates() {
+        let d = def(SettingType::Certificates);
+        let arn =
+            "arn:aws:acm:us-east-1:123456789012:certificate/0f4e2b6c-1a2b-4c3d-9e8f-001122334455";
+        assert!(d.check(&json!("issue")).is_ok());
+        assert!(d.check(&json!("none")).is_ok());
+        assert!(d.check(&json!([arn])).is_ok());
+        let err = d.check(&json!("yes")).unwrap_err();
+        assert!(
+            err.contains("issue, none, or a list of ACM certificate ARNs"),
+            "{err}"
+        );
+        assert!(d.check(&json!([])).is_err(), "an empty list names nothing");
+        for bad in [
+            "arn:aws:iam::123456789012:role/x",
+            "arn:aws:acm:us-east-1:1234:certificate/abc",
+            "arn:aws:acm:us-east-1:123456789012:certificate/",
+            "example.com",
+        ] {
+            let err = d.check(&json!([bad])).unwrap_err();
+            assert!(
+                err.contains("is not an ACM certificate ARN"),
+                "{bad}: {err}"
+            );
+        }
+        assert!(d.check(&json!([arn, arn])).unwrap_err().contains("twice"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::addons::release::{self, ManifestSource};
 use crate::aws::Aws;
 use crate::aws::discovery::{self, ClusterStatus, Listing};
 use crate::aws::kubeconfig::{self, Written};
-use crate::aws::preflight::{self, PreflightReport};
+use crate::aws::preflight::PreflightReport;
 use crate::cli::{
     ArgocdArgs, ClusterArgs, DownArgs, KubeconfigArgs, ListArgs, TeardownArgs, UnlockArgs, UpArgs,
 };
@@ -145,7 +145,7 @@ pub async fn preflight(ctx: &Context, args: &ClusterArgs) -> Result<PreflightRep
     let spec = ctx.spec(&args.region, args.name.as_deref())?;
     let terraform = cluster::terraform_check(&ctx.terraform());
     let aws = Aws::connect(&spec.region).await;
-    Ok(preflight::run(&spec, &aws, terraform).await)
+    Ok(cluster::preflight_report(&spec, &aws, terraform).await)
 }
 
 /// Adds (or updates) the cluster's entry in a kubeconfig; returns where,

@@ -65,7 +65,8 @@ pub fn render(spec: &ClusterSpec, outputs: &Outputs) -> Result<Tree, RenderError
         .iter()
         .filter(|a| spec.addon_enabled(&a.name))
         .collect();
-    let base = base_context(spec, outputs, &enabled);
+    let mut base = base_context(spec, outputs, &enabled);
+    base.insert("certificates", &catalog.certificates(spec));
     let mut tree = Tree::default();
 
     for file in TEMPLATES

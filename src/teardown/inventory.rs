@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::api::Api;
 use super::dns;
 use super::tags::{self, KARPENTER_NODEPOOL, markers};
-use super::{Item, Kind, Options, Scope, TeardownError, eks, iam, network, regional};
+use super::{Item, Kind, Options, Scope, TeardownError, acm, eks, iam, network, regional};
 use crate::aws::{Aws, sdk_message};
 use crate::config::ClusterSpec;
 
@@ -182,7 +182,8 @@ pub(crate) async fn collect(
 type Rest = (Vec<Item>, DnsFound, Vec<Item>);
 
 /// Volumes, DNS records and every kind Terrace itself creates (EKS,
-/// network, IAM, KMS, logs, queue, rules): nothing for the pre-sweep.
+/// network, IAM, KMS, logs, queue, rules, certificates and their
+/// validation records): nothing for the pre-sweep.
 async fn everything_else(
     api: &Api,
     spec: &ClusterSpec,
@@ -192,15 +193,16 @@ async fn everything_else(
         return Ok((Vec::new(), (Vec::new(), Vec::new(), Vec::new()), Vec::new()));
     }
     let cluster = spec.name.as_str();
-    let (volumes, dns, eks, network, iam, regional) = futures::try_join!(
+    let (volumes, dns, eks, network, iam, regional, acm) = futures::try_join!(
         volumes(api, cluster),
         records(api, spec),
         eks::list(api, cluster),
         network::list(api, cluster),
         iam::list(api, cluster),
         regional::list(api, cluster),
+        acm::list(api, cluster),
     )?;
-    Ok((volumes, dns, [eks, network, iam, regional].concat()))
+    Ok((volumes, dns, [eks, network, iam, regional, acm].concat()))
 }
 
 fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> impl Iterator<Item = (&str, &str)> {
@@ -579,26 +581,9 @@ fn pvc_name(tags: &[aws_sdk_ec2::types::Tag]) -> Option<String> {
 /// The Route53 zones named by each enabled addon's `teardown.dns_zones`
 /// setting (ExternalDNS's `zones`).
 fn dns_zones(spec: &ClusterSpec) -> Vec<String> {
-    let Ok(catalog) = crate::addons::Catalog::embedded() else {
-        return Vec::new();
-    };
-    let mut zones: Vec<String> = catalog
-        .iter()
-        .filter(|addon| spec.addon_enabled(&addon.name))
-        .filter_map(|addon| {
-            let setting = addon.teardown.dns_zones.as_ref()?;
-            spec.addons
-                .get(&addon.name)?
-                .settings
-                .get(setting)?
-                .as_array()
-        })
-        .flatten()
-        .filter_map(|z| z.as_str().map(str::to_string))
-        .collect();
-    zones.sort();
-    zones.dedup();
-    zones
+    crate::addons::Catalog::embedded()
+        .map(|catalog| catalog.dns_zones(spec))
+        .unwrap_or_default()
 }
 
 type DnsFound = (Vec<ZoneRecords>, Vec<Item>, Vec<String>);

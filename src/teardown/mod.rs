@@ -17,6 +17,7 @@
 //! decide the order of `down`'s phases or print: the `cluster` module
 //! composes these functions and `ui` shows their reports.
 
+mod acm;
 mod api;
 pub mod dns;
 pub mod drain;
@@ -116,6 +117,8 @@ pub enum Kind {
     Vpc,
     Volume,
     DnsRecord,
+    ValidationRecord,
+    Certificate,
     InstanceProfile,
     IamRole,
     KmsKey,
@@ -147,6 +150,8 @@ impl Kind {
             Kind::Vpc => "vpc",
             Kind::Volume => "volume",
             Kind::DnsRecord => "dns-record",
+            Kind::ValidationRecord => "validation-record",
+            Kind::Certificate => "certificate",
             Kind::InstanceProfile => "instance-profile",
             Kind::IamRole => "iam-role",
             Kind::KmsKey => "kms-key",
@@ -178,9 +183,10 @@ pub struct Item {
     /// The id AWS gives it (instance, volume, ENI, group, template, VPC,
     /// subnet, route table, gateway, address allocation, flow log or KMS key
     /// id); load balancer or target group ARN; IAM role, instance profile,
-    /// log group, EventBridge rule or EKS cluster name; SQS queue URL;
+    /// log group, EventBridge rule or EKS cluster name; SQS queue URL; ACM
+    /// certificate ARN;
     /// `<cluster>/<name or id>` for what lives in an EKS cluster;
-    /// `<zone id>/<name>/<type>[/<set id>]` for a DNS record.
+    /// `<zone id>/<name>/<type>[/<set id>]` for a DNS or validation record.
     pub id: String,
     /// A readable name when the resource has one (LB name, record name, …).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -7,7 +7,8 @@
 //! revoking the rules that refer to them) → internet gateway (detached
 //! first) → route tables (disassociated first; never a main table) →
 //! subnets → flow logs → VPC → volumes (unless kept) → Route53 records →
-//! instance profiles → IAM roles (policies detached or deleted first) →
+//! ACM validation records → ACM certificates (only once their records are
+//! gone; in use until their load balancer is) → instance profiles → IAM roles (policies detached or deleted first) →
 //! KMS keys (aliases first; scheduled for deletion) → log groups → SQS
 //! queues → EventBridge rules (targets first).
 //!
@@ -27,7 +28,7 @@ use tokio::time::Instant;
 
 use super::api::{Api, Attempt, code};
 use super::inventory::{self, Inventory, Reference};
-use super::{CONCURRENCY, Item, Kind, Options, TeardownError, eks, iam, network, regional};
+use super::{CONCURRENCY, Item, Kind, Options, TeardownError, acm, eks, iam, network, regional};
 use crate::aws::{Aws, sdk_message};
 use crate::config::ClusterSpec;
 use crate::progress::{Event, Reporter};
@@ -241,6 +242,25 @@ impl Sweeper<'_> {
 
         for zone in &inv.zones {
             self.delete_records(&zone.zone_id, &zone.groups, report)
+                .await;
+        }
+
+        let records = self
+            .each(of(Kind::ValidationRecord), |item| acm::delete(api, item))
+            .await;
+        let records_left = records.iter().any(|(_, result)| result.is_err());
+        self.record(records, report);
+        let certificates = of(Kind::Certificate);
+        if records_left {
+            // Only a certificate leads to its validation record: keep both.
+            for item in certificates {
+                report.failed.push(Failure {
+                    item,
+                    error: "kept: a validation record of this cluster could not be deleted".into(),
+                });
+            }
+        } else {
+            self.delete_each(certificates, |item| acm::delete(api, item), report)
                 .await;
         }
 

@@ -209,7 +209,7 @@ fn parse_arn(arn: &str) -> Option<(String, String)> {
         parts.next()?,
     );
     let (kind, id) = resource.split_once('/').unwrap_or(("", resource));
-    let id = if service == "elasticloadbalancing" {
+    let id = if service == "elasticloadbalancing" || service == "acm" {
         arn.to_string()
     } else {
         id.to_string()

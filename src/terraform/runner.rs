@@ -274,6 +274,11 @@ impl Runner {
                         ids.insert(id.to_string());
                     }
                 }
+                if let Some(id) = record_id(&resource["values"])
+                    && resource["type"] == "aws_route53_record"
+                {
+                    ids.insert(id);
+                }
             }
             modules.extend(module["child_modules"].as_array().into_iter().flatten());
         }
@@ -625,6 +630,21 @@ fn plugin_cache_dir(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
         home.as_deref().map(std::ffi::OsStr::new),
     )?;
     Some(cache.join("plugins"))
+}
+
+/// A Route53 record as the sweep names it (`<zone id>/<name>/<type>`,
+/// the name lowercase without its final dot), where Terraform's own id
+/// joins the same parts with `_` and keeps the name as written.
+fn record_id(values: &Value) -> Option<String> {
+    let zone = values["zone_id"].as_str()?;
+    let name = values["fqdn"]
+        .as_str()
+        .or_else(|| values["name"].as_str())?;
+    let kind = values["type"].as_str()?;
+    Some(format!(
+        "{zone}/{}/{kind}",
+        name.trim_end_matches('.').to_ascii_lowercase()
+    ))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fake_terraform;
+pub mod golden;
 pub mod kube;
 pub mod leftovers;
 pub mod machine;

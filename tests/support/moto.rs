@@ -133,6 +133,11 @@ fn server() -> &'static Server {
         command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            // moto issues a DNS-validated certificate once this many
+            // seconds have passed, whether or not its validation record
+            // exists (it never reads the zone); real ACM needs the record.
+            // Tests assert the record themselves, so no waiting here.
+            .env("MOTO_ACM_VALIDATION_WAIT", "0")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = spawn_dying_with_us(command).unwrap_or_else(|e| {

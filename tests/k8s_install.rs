@@ -56,6 +56,14 @@ async fn installs_the_whole_stack() {
         .find(|a| a.name == "external-secrets")
         .unwrap();
     assert_eq!(eso.extras.len(), 2);
+    // The apps' IngressClass and its parameters, once the chart's CRD is
+    // Established; neither has a status, so applied is ready.
+    let lbc = report
+        .addons
+        .iter()
+        .find(|a| a.name == "aws-load-balancer-controller")
+        .unwrap();
+    assert_eq!(lbc.extras, ["IngressClassParams alb", "IngressClass alb"]);
 
     // external-dns waits for the load balancer controller.
     let alb = report

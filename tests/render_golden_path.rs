@@ -114,3 +114,106 @@ fn the_certificates_setting_names_the_field_and_what_is_allowed() {
         "{err}"
     );
 }
+
+fn documents(tree: &Tree, path: &str) -> Vec<serde_json::Value> {
+    serde_norway::Deserializer::from_str(&file(tree, path))
+        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+        .collect()
+}
+
+const INGRESS_CLASS: &str = "manifests/aws-load-balancer-controller/ingress-class.yaml";
+
+#[test]
+fn the_default_ingress_class_puts_every_ingress_on_one_https_alb() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = spec(tmp.path(), TWO_ZONES).unwrap();
+    let arns = vec![
+        "arn:aws:acm:eu-west-1:123456789012:certificate/aaaa".to_string(),
+        "arn:aws:acm:eu-west-1:123456789012:certificate/bbbb".to_string(),
+    ];
+    let tree = render::render(
+        &spec,
+        &Outputs {
+            vpc_id: "vpc-0abc".into(),
+            certificate_arns: arns.clone(),
+        },
+    )
+    .unwrap();
+    let docs = documents(&tree, INGRESS_CLASS);
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["IngressClassParams", "IngressClass", "Ingress"]);
+    let (params, class, redirect) = (&docs[0], &docs[1], &docs[2]);
+
+    assert_eq!(params["metadata"]["name"], "alb");
+    let spec = &params["spec"];
+    assert_eq!(spec["group"]["name"], "alb", "one shared ALB");
+    assert_eq!(spec["scheme"], "internet-facing");
+    assert_eq!(spec["certificateArn"], serde_json::json!(arns));
+    assert_eq!(spec["sslPolicy"], "ELBSecurityPolicy-TLS13-1-2-2021-06");
+    assert_eq!(spec["sslRedirectPort"], "443");
+
+    assert_eq!(
+        class["metadata"]["annotations"]["ingressclass.kubernetes.io/is-default-class"],
+        "true"
+    );
+    assert_eq!(class["spec"]["controller"], "ingress.k8s.aws/alb");
+    assert_eq!(class["spec"]["parameters"]["kind"], "IngressClassParams");
+    assert_eq!(class["spec"]["parameters"]["name"], "alb");
+
+    // The group's port 80, redirected. No default backend: an app may
+    // set one (two in a group are an error), and without one the
+    // controller answers 404 for hosts no app serves.
+    assert_eq!(redirect["spec"]["ingressClassName"], "alb");
+    assert_eq!(
+        redirect["metadata"]["annotations"]["alb.ingress.kubernetes.io/listen-ports"],
+        r#"[{"HTTP": 80}, {"HTTPS": 443}]"#
+    );
+    assert!(redirect["spec"].get("defaultBackend").is_none());
+    let rule = &redirect["spec"]["rules"][0];
+    assert_eq!(rule["host"], "alb.http-to-https.invalid");
+    assert_eq!(
+        rule["http"]["paths"][0]["backend"]["service"]["port"]["name"],
+        "use-annotation"
+    );
+    // None of them has a status to wait for.
+    for doc in &docs {
+        assert_eq!(
+            doc["metadata"]["annotations"]["terrace.dev/ready"],
+            "exists"
+        );
+    }
+
+    // Offline, the issued certificates are placeholders.
+    let offline = rendered(TWO_ZONES);
+    let params = &documents(&offline, INGRESS_CLASS)[0];
+    assert_eq!(
+        params["spec"]["certificateArn"],
+        serde_json::json!(["<terraform-output:certificate_arns>"])
+    );
+}
+
+#[test]
+fn named_certificates_or_none() {
+    let arn = "arn:aws:acm:eu-west-1:123456789012:certificate/0f4e2b6c-1a2b-4c3d-9e8f-001122334455";
+    let named = rendered(&format!(
+        "defaults:\n  addons:\n    aws-load-balancer-controller:\n      certificates: [\"{arn}\"]\n      ingress_class: apps\n      default_class: false\n"
+    ));
+    let docs = documents(&named, INGRESS_CLASS);
+    assert_eq!(docs[0]["metadata"]["name"], "apps");
+    assert_eq!(docs[0]["spec"]["group"]["name"], "apps");
+    assert_eq!(docs[0]["spec"]["certificateArn"], serde_json::json!([arn]));
+    assert!(
+        docs[1]["metadata"]["annotations"]
+            .get("ingressclass.kubernetes.io/is-default-class")
+            .is_none()
+    );
+    assert_eq!(docs[2]["spec"]["ingressClassName"], "apps");
+
+    // No zone and no certificate: HTTP only, so no redirect and no TLS settings.
+    let plain = documents(&rendered("defaults: {}\n"), INGRESS_CLASS);
+    assert_eq!(plain.len(), 2, "no HTTP listener Ingress without HTTPS");
+    for key in ["certificateArn", "sslPolicy", "sslRedirectPort"] {
+        assert!(plain[0]["spec"].get(key).is_none(), "{key}");
+    }
+    assert_eq!(plain[0]["spec"]["scheme"], "internet-facing");
+}

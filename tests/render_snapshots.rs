@@ -77,6 +77,7 @@ fn outputs_replace_placeholders() {
         &spec,
         &Outputs {
             vpc_id: "vpc-0abc".into(),
+            certificate_arns: Vec::new(),
         },
     )
     .unwrap();

@@ -165,8 +165,13 @@ fn progress_deadline_exceeded(object: &Value) -> bool {
         })
 }
 
-/// A custom resource reports `Ready=True`.
+/// A custom resource reports `Ready=True`; an object annotated
+/// `terrace.dev/ready: exists` (a kind with no status, like an
+/// IngressClass) is ready once it exists.
 pub fn ready(object: &Value) -> Poll<()> {
+    if text(object, "/metadata/annotations/terrace.dev~1ready") == Some("exists") {
+        return Poll::Ready(());
+    }
     match condition(object, "Ready") {
         Some(("True", _)) => Poll::Ready(()),
         _ => Poll::Pending(crate::k8s::describe_conditions(object)),

@@ -386,8 +386,20 @@ impl Up<'_> {
                     .map(str::to_string)
                     .ok_or(ClusterError::MissingOutput(name.to_string()))
             };
+            // A map of zone name to ARN; absent when nothing was issued.
+            let certificate_arns = outputs
+                .get("certificate_arns")
+                .and_then(|o| o.value.as_object())
+                .map(|by_zone| {
+                    by_zone
+                        .values()
+                        .filter_map(|arn| arn.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
             let outputs = Outputs {
                 vpc_id: value("vpc_id")?,
+                certificate_arns,
             };
             let revoked = vpc::close_default_security_group(&self.aws, &outputs.vpc_id).await?;
             if revoked > 0 {

@@ -46,6 +46,9 @@ pub enum RenderError {
 #[derive(Debug, Clone, Serialize)]
 pub struct Outputs {
     pub vpc_id: String,
+    /// The certificates Terraform issued, one per DNS zone (in zone order);
+    /// empty when it issued none.
+    pub certificate_arns: Vec<String>,
 }
 
 impl Outputs {
@@ -53,6 +56,7 @@ impl Outputs {
     pub fn placeholders() -> Outputs {
         Outputs {
             vpc_id: format!("{PLACEHOLDER_PREFIX}vpc_id>"),
+            certificate_arns: vec![format!("{PLACEHOLDER_PREFIX}certificate_arns>")],
         }
     }
 }

@@ -87,6 +87,13 @@ custom_kind!(
 );
 custom_kind!(NodeClaim, "karpenter.sh", "v1", "NodeClaim", "nodeclaims");
 custom_kind!(
+    IngressClassParams,
+    "elbv2.k8s.aws",
+    "v1beta1",
+    "IngressClassParams",
+    "ingressclassparams"
+);
+custom_kind!(
     TargetGroupBinding,
     "elbv2.k8s.aws",
     "v1beta1",
@@ -142,6 +149,16 @@ impl Default for Behaviour {
                             "Cluster",
                         ),
                     ],
+                ),
+                (
+                    "aws-load-balancer-controller".to_string(),
+                    vec![crd(
+                        "elbv2.k8s.aws",
+                        "v1beta1",
+                        "IngressClassParams",
+                        "ingressclassparams",
+                        "Cluster",
+                    )],
                 ),
                 (
                     "external-secrets".to_string(),
@@ -200,6 +217,7 @@ impl FakeCluster {
             .with_resource::<NodePool>()
             .with_resource::<EC2NodeClass>()
             .with_resource::<ClusterSecretStore>()
+            .with_resource::<IngressClassParams>()
             .with_return_managed_fields()
             .build()
             .await
@@ -259,7 +277,12 @@ pub fn application_resource() -> ApiResource {
 }
 
 /// Cluster-scoped custom kinds the fake can only store in a namespace.
-const CLUSTER_SCOPED_CUSTOM: &[&str] = &["nodepools", "ec2nodeclasses", "clustersecretstores"];
+const CLUSTER_SCOPED_CUSTOM: &[&str] = &[
+    "nodepools",
+    "ec2nodeclasses",
+    "clustersecretstores",
+    "ingressclassparams",
+];
 const HIDDEN_NAMESPACE: &str = "cluster-scoped";
 
 #[derive(Clone)]

@@ -114,6 +114,7 @@ DEFAULT_ADDON_VERSIONS = {
     "coredns": "v1.12.1-eksbuild.2",
     "eks-pod-identity-agent": "v1.3.7-eksbuild.2",
     "aws-ebs-csi-driver": "v1.44.0-eksbuild.1",
+    "metrics-server": "v0.8.0-eksbuild.1",
 }
 
 # The tags a CreateLaunchTemplate puts on the template itself, which moto

@@ -290,6 +290,22 @@ resource "aws_eks_addon" "coredns" {
   depends_on = [aws_eks_node_group.system]
 }
 
+# Resource metrics for HorizontalPodAutoscalers and `kubectl top`, so an
+# app's autoscaling works on a fresh cluster. On the system nodes: they are
+# the only nodes while Terraform waits for the add-on to become active.
+resource "aws_eks_addon" "metrics_server" {
+  cluster_name                = aws_eks_cluster.this.name
+  addon_name                  = "metrics-server"
+  resolve_conflicts_on_create = "OVERWRITE"
+  resolve_conflicts_on_update = "OVERWRITE"
+
+  configuration_values = jsonencode({
+    tolerations = local.system_tolerations
+  })
+
+  depends_on = [aws_eks_node_group.system]
+}
+
 data "aws_iam_policy_document" "ebs_csi_assume" {
   statement {
     actions = ["sts:AssumeRole", "sts:TagSession"]

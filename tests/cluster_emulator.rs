@@ -647,6 +647,18 @@ async fn with_the_state_gone_down_removes_everything_tagged_and_nothing_else() {
         validation, certificate.validation,
         "the validation record (one for the zone and its wildcard) is in the zone"
     );
+    // The apps' IngressClassParams, rendered from Terraform's outputs,
+    // name the issued certificate.
+    let params = std::fs::read_to_string(
+        machine
+            .work_dir()
+            .join("manifests/aws-load-balancer-controller/ingress-class.yaml"),
+    )
+    .unwrap();
+    assert!(
+        params.contains(&certificate.arn) && !params.contains("<terraform-output:"),
+        "{params}"
+    );
     // Not ours: an untagged certificate and a record of someone else.
     let foreign =
         support::golden::foreign_certificate_and_record(&machine.account, REGION, &zone).await;

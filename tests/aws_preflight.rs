@@ -196,3 +196,67 @@ async fn unreachable_aws_fails_every_aws_check_and_still_runs_them_all() {
     let identity = check(&report, "caller identity");
     assert!(identity.remedy.as_deref().unwrap().contains("AWS_PROFILE"));
 }
+
+/// The configured ExternalDNS zones must be public hosted zones of the
+/// account: a missing zone and a private-only zone each fail, named.
+#[tokio::test]
+async fn dns_zones_must_exist_and_be_public() {
+    terrace::tls::install_crypto_provider();
+    let account = moto::account().await;
+    let aws = Aws::from_config(account.sdk_config("us-east-1").await);
+    support::golden::public_zone(&account, "example.com").await;
+    // moto keeps a private zone without a VPC (real Route53 needs one);
+    // only its privacy matters here.
+    aws.route53()
+        .create_hosted_zone()
+        .name("internal.example")
+        .caller_reference("private-zone")
+        .hosted_zone_config(
+            aws_sdk_route53::types::HostedZoneConfig::builder()
+                // moto 5.1 fails (500) on a zone config without a comment.
+                .comment("private")
+                .private_zone(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let with_zones = |zones: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("terrace.yaml");
+        std::fs::write(
+            &file,
+            format!("defaults:\n  addons:\n    external-dns: {{ zones: {zones} }}\n"),
+        )
+        .unwrap();
+        config::load(
+            &Request {
+                config: Some(file),
+                region: "us-east-1".into(),
+                name: None,
+            },
+            terrace::addons::Catalog::embedded().unwrap().schema(),
+        )
+        .unwrap()
+    };
+    let terraform = || terraform_check(&found_terraform());
+
+    let bad = with_zones("[example.com, internal.example, missing.example]");
+    let report = terrace::cluster::preflight_report(&bad, &aws, terraform()).await;
+    assert!(!report.passed);
+    let dns = check(&report, "DNS zones");
+    assert!(!dns.passed);
+    assert_eq!(
+        dns.detail,
+        "no Route53 hosted zone named missing.example; only a private hosted zone named internal.example"
+    );
+    assert!(report.refusal().unwrap().failed.contains("DNS zones"));
+
+    let good = with_zones("[example.com]");
+    let report = terrace::cluster::preflight_report(&good, &aws, terraform()).await;
+    assert!(check(&report, "DNS zones").passed, "{report:#?}");
+
+    // No zones configured: nothing to check.
+    let report = terrace::cluster::preflight_report(&spec("us-east-1"), &aws, terraform()).await;
+    assert!(report.checks.iter().all(|c| c.name != "DNS zones"));
+}

@@ -651,6 +651,21 @@ fn record_id(values: &Value) -> Option<String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_record_in_the_state_is_named_as_the_sweep_names_it() {
+        let values = serde_json::json!({
+            "zone_id": "Z0123",
+            "name": "_d930b28be6c5927595552b219965053e.Example.com.",
+            "fqdn": "_d930b28be6c5927595552b219965053e.Example.com.",
+            "type": "CNAME",
+        });
+        assert_eq!(
+            record_id(&values).as_deref(),
+            Some("Z0123/_d930b28be6c5927595552b219965053e.example.com/CNAME")
+        );
+        assert_eq!(record_id(&serde_json::json!({"id": "vpc-1"})), None);
+    }
+
     fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let pairs: Vec<(String, String)> = pairs
             .iter()

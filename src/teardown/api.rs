@@ -154,3 +154,35 @@ where
         .collect()
         .await
 }
+
+/// The candidates of a listing that a per-item read (tags, a description;
+/// run as [`each_item`]) shows to be the cluster's, as `ours` judges the
+/// answer. A candidate whose read fails with a `gone` code went away
+/// meanwhile and is dropped; any other failure fails the listing, naming
+/// `what`.
+pub(crate) async fn keep_owned<T, O, E, R, F, Fut>(
+    api: &Api,
+    what: &str,
+    candidates: Vec<T>,
+    gone: impl Fn(&str) -> bool,
+    read: F,
+    ours: impl Fn(&O) -> bool,
+) -> Result<Vec<T>, TeardownError>
+where
+    T: Clone,
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Result<O, aws_sdk_sts::error::SdkError<E, R>>>,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let mut kept = Vec::new();
+    for (candidate, answer) in each_item(candidates, read).await {
+        match answer {
+            Ok(out) if ours(&out) => kept.push(candidate),
+            Ok(_) => {}
+            Err(e) if code(&e).is_some_and(&gone) => {}
+            Err(e) => return Err(api.error(what, sdk_message(&e))),
+        }
+    }
+    Ok(kept)
+}

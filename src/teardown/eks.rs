@@ -4,7 +4,7 @@
 //! tags too; the parts EKS made itself (the creator's access entry) go
 //! with the cluster.
 
-use super::api::{Api, Attempt, each_item};
+use super::api::{Api, Attempt, keep_owned};
 use super::{Item, Kind, TeardownError};
 use crate::aws::sdk_message;
 use crate::model::tags::owned_by_terrace;
@@ -27,6 +27,15 @@ fn part_id(cluster: &str, part: &str) -> String {
     format!("{cluster}/{part}")
 }
 
+/// Items of `kind` for the parts named `names` of `cluster`.
+fn parts(kind: Kind, cluster: &str, names: Vec<String>) -> Vec<Item> {
+    Item::sorted(kind, names.iter().map(|name| part_id(cluster, name)))
+}
+
+fn gone(code: &str) -> bool {
+    code == GONE
+}
+
 fn split(item: &Item) -> (&str, &str) {
     item.id.split_once('/').unwrap_or((item.id.as_str(), ""))
 }
@@ -36,7 +45,7 @@ pub(crate) async fn list(api: &Api, cluster: &str) -> Result<Vec<Item>, Teardown
     api.hit("eks:DescribeCluster");
     let described = match api.eks.describe_cluster().name(cluster).send().await {
         Ok(out) => out,
-        Err(e) if super::api::code(&e) == Some(GONE) => return Ok(Vec::new()),
+        Err(e) if super::api::code(&e).is_some_and(gone) => return Ok(Vec::new()),
         Err(e) => return Err(api.error("describe the EKS cluster", sdk_message(&e))),
     };
     let Some(found) = described.cluster() else {
@@ -74,29 +83,24 @@ async fn nodegroups(api: &Api, cluster: &str) -> Result<Vec<Item>, TeardownError
         let page = page.map_err(|e| api.error("list EKS node groups", sdk_message(&e)))?;
         names.extend(page.nodegroups().iter().cloned());
     }
-    let described = each_item(names, |name| async move {
-        api.hit("eks:DescribeNodegroup");
-        api.eks
-            .describe_nodegroup()
-            .cluster_name(cluster)
-            .nodegroup_name(name)
-            .send()
-            .await
-    })
-    .await;
-    let mut items = Vec::new();
-    for (name, out) in described {
-        match out {
-            Ok(out) if out.nodegroup().is_some_and(|n| owned(n.tags(), cluster)) => {
-                items.push(Item::new(Kind::NodeGroup, part_id(cluster, &name), None));
-            }
-            Ok(_) => {}
-            Err(e) if super::api::code(&e) == Some(GONE) => {}
-            Err(e) => return Err(api.error("describe an EKS node group", sdk_message(&e))),
-        }
-    }
-    items.sort();
-    Ok(items)
+    let ours = keep_owned(
+        api,
+        "describe an EKS node group",
+        names,
+        gone,
+        |name| async move {
+            api.hit("eks:DescribeNodegroup");
+            api.eks
+                .describe_nodegroup()
+                .cluster_name(cluster)
+                .nodegroup_name(name)
+                .send()
+                .await
+        },
+        |out| out.nodegroup().is_some_and(|n| owned(n.tags(), cluster)),
+    )
+    .await?;
+    Ok(parts(Kind::NodeGroup, cluster, ours))
 }
 
 async fn addons(api: &Api, cluster: &str) -> Result<Vec<Item>, TeardownError> {
@@ -112,29 +116,24 @@ async fn addons(api: &Api, cluster: &str) -> Result<Vec<Item>, TeardownError> {
         let page = page.map_err(|e| api.error("list EKS add-ons", sdk_message(&e)))?;
         names.extend(page.addons().iter().cloned());
     }
-    let described = each_item(names, |name| async move {
-        api.hit("eks:DescribeAddon");
-        api.eks
-            .describe_addon()
-            .cluster_name(cluster)
-            .addon_name(name)
-            .send()
-            .await
-    })
-    .await;
-    let mut items = Vec::new();
-    for (name, out) in described {
-        match out {
-            Ok(out) if out.addon().is_some_and(|a| owned(a.tags(), cluster)) => {
-                items.push(Item::new(Kind::EksAddon, part_id(cluster, &name), None));
-            }
-            Ok(_) => {}
-            Err(e) if super::api::code(&e) == Some(GONE) => {}
-            Err(e) => return Err(api.error("describe an EKS add-on", sdk_message(&e))),
-        }
-    }
-    items.sort();
-    Ok(items)
+    let ours = keep_owned(
+        api,
+        "describe an EKS add-on",
+        names,
+        gone,
+        |name| async move {
+            api.hit("eks:DescribeAddon");
+            api.eks
+                .describe_addon()
+                .cluster_name(cluster)
+                .addon_name(name)
+                .send()
+                .await
+        },
+        |out| out.addon().is_some_and(|a| owned(a.tags(), cluster)),
+    )
+    .await?;
+    Ok(parts(Kind::EksAddon, cluster, ours))
 }
 
 async fn pod_identity_associations(api: &Api, cluster: &str) -> Result<Vec<Item>, TeardownError> {
@@ -159,33 +158,27 @@ async fn pod_identity_associations(api: &Api, cluster: &str) -> Result<Vec<Item>
             }
         }
     }
-    let described = each_item(found, |(id, _)| async move {
-        api.hit("eks:DescribePodIdentityAssociation");
-        api.eks
-            .describe_pod_identity_association()
-            .cluster_name(cluster)
-            .association_id(id)
-            .send()
-            .await
-    })
-    .await;
-    let mut items = Vec::new();
-    for ((id, name), out) in described {
-        match out {
-            Ok(out) if out.association().is_some_and(|a| owned(a.tags(), cluster)) => {
-                items.push(Item::new(
-                    Kind::PodIdentityAssociation,
-                    part_id(cluster, &id),
-                    name,
-                ));
-            }
-            Ok(_) => {}
-            Err(e) if super::api::code(&e) == Some(GONE) => {}
-            Err(e) => {
-                return Err(api.error("describe an EKS pod identity association", sdk_message(&e)));
-            }
-        }
-    }
+    let ours = keep_owned(
+        api,
+        "describe an EKS pod identity association",
+        found,
+        gone,
+        |(id, _)| async move {
+            api.hit("eks:DescribePodIdentityAssociation");
+            api.eks
+                .describe_pod_identity_association()
+                .cluster_name(cluster)
+                .association_id(id)
+                .send()
+                .await
+        },
+        |out| out.association().is_some_and(|a| owned(a.tags(), cluster)),
+    )
+    .await?;
+    let mut items: Vec<Item> = ours
+        .into_iter()
+        .map(|(id, name)| Item::new(Kind::PodIdentityAssociation, part_id(cluster, &id), name))
+        .collect();
     items.sort();
     Ok(items)
 }
@@ -203,39 +196,29 @@ async fn access_entries(api: &Api, cluster: &str) -> Result<Vec<Item>, TeardownE
         let page = page.map_err(|e| api.error("list EKS access entries", sdk_message(&e)))?;
         principals.extend(page.access_entries().iter().cloned());
     }
-    let described = each_item(principals, |principal| async move {
-        api.hit("eks:DescribeAccessEntry");
-        api.eks
-            .describe_access_entry()
-            .cluster_name(cluster)
-            .principal_arn(principal)
-            .send()
-            .await
-    })
-    .await;
-    let mut items = Vec::new();
-    for (principal, out) in described {
-        match out {
-            Ok(out) if out.access_entry().is_some_and(|a| owned(a.tags(), cluster)) => {
-                items.push(Item::new(
-                    Kind::AccessEntry,
-                    part_id(cluster, &principal),
-                    None,
-                ));
-            }
-            Ok(_) => {}
-            Err(e) if super::api::code(&e) == Some(GONE) => {}
-            Err(e) => return Err(api.error("describe an EKS access entry", sdk_message(&e))),
-        }
-    }
-    items.sort();
-    Ok(items)
+    let ours = keep_owned(
+        api,
+        "describe an EKS access entry",
+        principals,
+        gone,
+        |principal| async move {
+            api.hit("eks:DescribeAccessEntry");
+            api.eks
+                .describe_access_entry()
+                .cluster_name(cluster)
+                .principal_arn(principal)
+                .send()
+                .await
+        },
+        |out| out.access_entry().is_some_and(|a| owned(a.tags(), cluster)),
+    )
+    .await?;
+    Ok(parts(Kind::AccessEntry, cluster, ours))
 }
 
 pub(crate) async fn delete(api: &Api, item: Item) -> Attempt {
     let item = &item;
     let (cluster, part) = split(item);
-    let gone = |c: &str| c == GONE;
     match item.kind {
         Kind::NodeGroup => {
             api.hit("eks:DeleteNodegroup");
@@ -304,7 +287,7 @@ pub(crate) async fn remaining(api: &Api, items: &[Item]) -> Result<Vec<String>, 
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| (super::api::code(&e) == Some(GONE), sdk_message(&e)))
+                .map_err(|e| (super::api::code(&e).is_some_and(gone), sdk_message(&e)))
         } else {
             api.hit("eks:DescribeCluster");
             api.eks
@@ -313,7 +296,7 @@ pub(crate) async fn remaining(api: &Api, items: &[Item]) -> Result<Vec<String>, 
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| (super::api::code(&e) == Some(GONE), sdk_message(&e)))
+                .map_err(|e| (super::api::code(&e).is_some_and(gone), sdk_message(&e)))
         };
         match result {
             Ok(()) => left.push(item.id.clone()),

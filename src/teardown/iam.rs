@@ -7,7 +7,7 @@
 //! A role goes only once nothing holds it: its managed policies detached,
 //! its inline policies deleted, and it removed from every instance profile.
 
-use super::api::{Api, Attempt, code, each_item, step};
+use super::api::{Api, Attempt, keep_owned, step};
 use super::tags::{self, Marker};
 use super::{Item, Kind, TeardownError};
 use crate::aws::sdk_message;
@@ -15,6 +15,10 @@ use crate::model::tags::owned_by_terrace;
 
 const GONE: &str = "NoSuchEntity";
 const BUSY: &[&str] = &["DeleteConflict"];
+
+fn gone(code: &str) -> bool {
+    code == GONE
+}
 
 /// Instance profiles and roles, in deletion order.
 pub(crate) async fn list(api: &Api, cluster: &str) -> Result<Vec<Item>, TeardownError> {
@@ -35,26 +39,19 @@ async fn roles(api: &Api, cluster: &str) -> Result<Vec<Item>, TeardownError> {
                 .filter(|n| n.contains(cluster)),
         );
     }
-    let tagged = each_item(names, |name| async move {
-        api.hit("iam:ListRoleTags");
-        api.iam.list_role_tags().role_name(name).send().await
-    })
-    .await;
-    let mut items = Vec::new();
-    for (name, out) in tagged {
-        match out {
-            Ok(out) => {
-                let tags = out.tags().iter().map(|t| (t.key(), t.value()));
-                if owned_by_terrace(tags, cluster) {
-                    items.push(Item::new(Kind::IamRole, name, None));
-                }
-            }
-            Err(e) if code(&e) == Some(GONE) => {}
-            Err(e) => return Err(api.error("read IAM role tags", sdk_message(&e))),
-        }
-    }
-    items.sort();
-    Ok(items)
+    let ours = keep_owned(
+        api,
+        "read IAM role tags",
+        names,
+        gone,
+        |name| async move {
+            api.hit("iam:ListRoleTags");
+            api.iam.list_role_tags().role_name(name).send().await
+        },
+        |out| owned_by_terrace(out.tags().iter().map(|t| (t.key(), t.value())), cluster),
+    )
+    .await?;
+    Ok(Item::sorted(Kind::IamRole, ours))
 }
 
 /// Terrace's profiles, and the ones Karpenter made for the cluster's
@@ -74,43 +71,39 @@ async fn profiles(api: &Api, cluster: &str) -> Result<Vec<Item>, TeardownError> 
         );
     }
     // GetInstanceProfile carries the tags (ListInstanceProfiles does not).
-    let described = each_item(names, |name| async move {
-        api.hit("iam:GetInstanceProfile");
-        api.iam
-            .get_instance_profile()
-            .instance_profile_name(name)
-            .send()
-            .await
-    })
-    .await;
-    let mut items = Vec::new();
-    for (name, out) in described {
-        match out {
-            Ok(out) => {
-                let tags: Vec<(&str, &str)> = out
-                    .instance_profile()
-                    .map(|p| p.tags())
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|t| (t.key(), t.value()))
-                    .collect();
-                let karpenter =
-                    tags::tagged_for(cluster, tags.iter().copied(), &[Marker::KubernetesOwned])
-                        && tags::tagged_for(
-                            cluster,
-                            tags.iter().copied(),
-                            &[Marker::KarpenterManagedBy],
-                        );
-                if karpenter || owned_by_terrace(tags.iter().copied(), cluster) {
-                    items.push(Item::new(Kind::InstanceProfile, name, None));
-                }
-            }
-            Err(e) if code(&e) == Some(GONE) => {}
-            Err(e) => return Err(api.error("read instance profile tags", sdk_message(&e))),
-        }
-    }
-    items.sort();
-    Ok(items)
+    let ours = keep_owned(
+        api,
+        "read instance profile tags",
+        names,
+        gone,
+        |name| async move {
+            api.hit("iam:GetInstanceProfile");
+            api.iam
+                .get_instance_profile()
+                .instance_profile_name(name)
+                .send()
+                .await
+        },
+        |out| {
+            let tags: Vec<(&str, &str)> = out
+                .instance_profile()
+                .map(|p| p.tags())
+                .unwrap_or_default()
+                .iter()
+                .map(|t| (t.key(), t.value()))
+                .collect();
+            let karpenter =
+                tags::tagged_for(cluster, tags.iter().copied(), &[Marker::KubernetesOwned])
+                    && tags::tagged_for(
+                        cluster,
+                        tags.iter().copied(),
+                        &[Marker::KarpenterManagedBy],
+                    );
+            karpenter || owned_by_terrace(tags.iter().copied(), cluster)
+        },
+    )
+    .await?;
+    Ok(Item::sorted(Kind::InstanceProfile, ours))
 }
 
 pub(crate) async fn delete(api: &Api, item: Item) -> Attempt {
@@ -123,7 +116,6 @@ pub(crate) async fn delete(api: &Api, item: Item) -> Attempt {
 }
 
 async fn delete_profile(api: &Api, name: &str) -> Attempt {
-    let gone = |c: &str| c == GONE;
     api.hit("iam:GetInstanceProfile");
     let roles: Vec<String> = match api
         .iam
@@ -165,7 +157,6 @@ async fn delete_profile(api: &Api, name: &str) -> Attempt {
 }
 
 async fn delete_role(api: &Api, name: &str) -> Attempt {
-    let gone = |c: &str| c == GONE;
     let mut attached = Vec::new();
     let mut pages = api
         .iam

@@ -201,6 +201,16 @@ impl Item {
             name,
         }
     }
+
+    /// Items of one kind for `ids`, in a stable order.
+    fn sorted(kind: Kind, ids: impl IntoIterator<Item = String>) -> Vec<Item> {
+        let mut items: Vec<Item> = ids
+            .into_iter()
+            .map(|id| Item::new(kind, id, None))
+            .collect();
+        items.sort();
+        items
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use super::api::{Api, Attempt, code, each_item, step};
+use super::api::{Api, Attempt, code, each_item, keep_owned, step};
 use super::{Item, Kind, TeardownError};
 use crate::aws::sdk_message;
 use crate::model::tags::owned_by_terrace;
@@ -18,6 +18,10 @@ use crate::model::tags::owned_by_terrace;
 /// AWS's shortest waiting period before a scheduled key is deleted.
 const KMS_PENDING_DAYS: i32 = 7;
 const NOT_FOUND: &str = "ResourceNotFoundException";
+
+fn not_found(code: &str) -> bool {
+    code == NOT_FOUND
+}
 
 fn owned_map(tags: Option<&HashMap<String, String>>, cluster: &str) -> bool {
     owned_by_terrace(
@@ -142,28 +146,26 @@ async fn log_groups(api: &Api, cluster: &str) -> Result<Vec<Item>, TeardownError
             }
         }
     }
-    let tagged = each_item(found, |(_, arn)| async move {
-        api.hit("logs:ListTagsForResource");
-        api.logs
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-    })
-    .await;
-    let mut items = Vec::new();
-    for ((name, _), out) in tagged {
-        match out {
-            Ok(out) if owned_map(out.tags(), cluster) => {
-                items.push(Item::new(Kind::LogGroup, name, None));
-            }
-            Ok(_) => {}
-            Err(e) if code(&e) == Some(NOT_FOUND) => {}
-            Err(e) => return Err(api.error("read log group tags", sdk_message(&e))),
-        }
-    }
-    items.sort();
-    Ok(items)
+    let ours = keep_owned(
+        api,
+        "read log group tags",
+        found,
+        not_found,
+        |(_, arn)| async move {
+            api.hit("logs:ListTagsForResource");
+            api.logs
+                .list_tags_for_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+        },
+        |out| owned_map(out.tags(), cluster),
+    )
+    .await?;
+    Ok(Item::sorted(
+        Kind::LogGroup,
+        ours.into_iter().map(|(name, _)| name),
+    ))
 }
 
 async fn queues(api: &Api, cluster: &str) -> Result<Vec<Item>, TeardownError> {
@@ -180,23 +182,25 @@ async fn queues(api: &Api, cluster: &str) -> Result<Vec<Item>, TeardownError> {
         let page = page.map_err(|e| api.error("list SQS queues", sdk_message(&e)))?;
         urls.extend(page.queue_urls().iter().cloned());
     }
-    let tagged = each_item(urls, |url| async move {
-        api.hit("sqs:ListQueueTags");
-        api.sqs.list_queue_tags().queue_url(url).send().await
-    })
-    .await;
-    let mut items = Vec::new();
-    for (url, out) in tagged {
-        match out {
-            Ok(out) if owned_map(out.tags(), cluster) => {
-                let name = url.rsplit('/').next().map(str::to_string);
-                items.push(Item::new(Kind::SqsQueue, url, name));
-            }
-            Ok(_) => {}
-            Err(e) if code(&e).is_some_and(queue_gone) => {}
-            Err(e) => return Err(api.error("read SQS queue tags", sdk_message(&e))),
-        }
-    }
+    let ours = keep_owned(
+        api,
+        "read SQS queue tags",
+        urls,
+        queue_gone,
+        |url| async move {
+            api.hit("sqs:ListQueueTags");
+            api.sqs.list_queue_tags().queue_url(url).send().await
+        },
+        |out| owned_map(out.tags(), cluster),
+    )
+    .await?;
+    let mut items: Vec<Item> = ours
+        .into_iter()
+        .map(|url| {
+            let name = url.rsplit('/').next().map(str::to_string);
+            Item::new(Kind::SqsQueue, url, name)
+        })
+        .collect();
     items.sort();
     Ok(items)
 }
@@ -231,30 +235,26 @@ async fn rules(api: &Api, cluster: &str) -> Result<Vec<Item>, TeardownError> {
             _ => break,
         }
     }
-    let tagged = each_item(found, |(_, arn)| async move {
-        api.hit("events:ListTagsForResource");
-        api.events
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-    })
-    .await;
-    let mut items = Vec::new();
-    for ((name, _), out) in tagged {
-        match out {
-            Ok(out) => {
-                let tags = out.tags().iter().map(|t| (t.key(), t.value()));
-                if owned_by_terrace(tags, cluster) {
-                    items.push(Item::new(Kind::EventRule, name, None));
-                }
-            }
-            Err(e) if code(&e) == Some(NOT_FOUND) => {}
-            Err(e) => return Err(api.error("read EventBridge rule tags", sdk_message(&e))),
-        }
-    }
-    items.sort();
-    Ok(items)
+    let ours = keep_owned(
+        api,
+        "read EventBridge rule tags",
+        found,
+        not_found,
+        |(_, arn)| async move {
+            api.hit("events:ListTagsForResource");
+            api.events
+                .list_tags_for_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+        },
+        |out| owned_by_terrace(out.tags().iter().map(|t| (t.key(), t.value())), cluster),
+    )
+    .await?;
+    Ok(Item::sorted(
+        Kind::EventRule,
+        ours.into_iter().map(|(name, _)| name),
+    ))
 }
 
 pub(crate) async fn delete(api: &Api, item: Item) -> Attempt {
@@ -269,7 +269,7 @@ pub(crate) async fn delete(api: &Api, item: Item) -> Attempt {
                 .log_group_name(&item.id)
                 .send()
                 .await;
-            Attempt::of(result, |c| c == NOT_FOUND, &["OperationAbortedException"])
+            Attempt::of(result, not_found, &["OperationAbortedException"])
         }
         Kind::SqsQueue => {
             api.hit("sqs:DeleteQueue");
@@ -312,7 +312,7 @@ async fn delete_key(api: &Api, id: &str) -> Attempt {
 
 /// Its targets first: EventBridge refuses to delete a rule that has any.
 async fn delete_rule(api: &Api, name: &str) -> Attempt {
-    let gone = |c: &str| c == NOT_FOUND;
+    let gone = not_found;
     api.hit("events:ListTargetsByRule");
     let targets: Vec<String> = match api.events.list_targets_by_rule().rule(name).send().await {
         Ok(out) => out.targets().iter().map(|t| t.id().to_string()).collect(),

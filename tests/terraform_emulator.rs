@@ -49,7 +49,7 @@ async fn real_terraform_applies_and_destroys_the_default_cluster_against_the_emu
     );
     let bucket = format!("terrace-state-{}-{REGION}", account.id);
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let backend = Backend::for_cluster(&bucket, &spec.name, REGION);
+    let backend = Backend::for_cluster(&bucket, &spec.name, REGION).path_style(true);
 
     let mut runner = Runner::new(terraform, &work)
         .with_env("TF_CLI_CONFIG_FILE", rc.to_str().unwrap())

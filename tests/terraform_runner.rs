@@ -143,24 +143,26 @@ async fn a_full_cycle_passes_the_right_arguments_and_reads_the_results() {
 }
 
 #[tokio::test]
-async fn an_endpoint_override_adds_path_style_s3_and_user_cache_settings_win() {
+async fn a_path_style_backend_says_so_and_user_cache_settings_win() {
     let fx = Fixture::new();
     let runner = fx
         .runner(&[])
-        .with_env("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
         .with_env("TF_PLUGIN_CACHE_DIR", "/users/own/cache");
+    runner
+        .init(&backend().path_style(true), &Discard)
+        .await
+        .unwrap();
     runner.init(&backend(), &Discard).await.unwrap();
-    let s3_only = fx
-        .runner(&[])
-        .with_env("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:5000");
-    s3_only.init(&backend(), &Discard).await.unwrap();
     let calls = fx.invocations();
-    for call in [&calls[0], &calls[1]] {
-        assert_eq!(
-            argv(call).last().unwrap(),
-            "-backend-config=use_path_style=true"
-        );
-    }
+    assert_eq!(
+        argv(&calls[0]).last().unwrap(),
+        "-backend-config=use_path_style=true"
+    );
+    assert!(
+        !argv(&calls[1]).iter().any(|a| a.contains("use_path_style")),
+        "{:?}",
+        argv(&calls[1])
+    );
     assert_eq!(calls[0]["env"]["TF_PLUGIN_CACHE_DIR"], "/users/own/cache");
 }
 

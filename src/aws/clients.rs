@@ -188,13 +188,17 @@ impl Aws {
         aws_sdk_resourcegroupstagging::Client::new(&self.config)
     }
 
-    /// S3 with path-style addressing when the endpoint is overridden:
-    /// emulators cannot serve `<bucket>.<host>` virtual-host names.
+    /// Whether S3 is addressed path-style: when its endpoint is overridden,
+    /// since emulators cannot serve `<bucket>.<host>` virtual-host names.
+    /// Terraform's state backend follows the same answer.
+    pub fn s3_path_style(&self) -> bool {
+        self.config.endpoint_url().is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty())
+    }
+
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        let overridden = self.config.endpoint_url().is_some()
-            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
         let config = aws_sdk_s3::config::Builder::from(&self.config)
-            .force_path_style(overridden)
+            .force_path_style(self.s3_path_style())
             .build();
         aws_sdk_s3::Client::from_conf(config)
     }

@@ -154,7 +154,8 @@ async fn locate_state(aws: &Aws, spec: &ClusterSpec) -> Result<StateLocation, Cl
         .await
         .map_err(|e| ClusterError::Aws(e.to_string()))?;
     let bucket = state::bucket_name(&account, &spec.region);
-    let backend = Backend::for_cluster(&bucket, &spec.name, &spec.region);
+    let backend =
+        Backend::for_cluster(&bucket, &spec.name, &spec.region).path_style(aws.s3_path_style());
     let present = state::exists(aws, &account, &spec.region).await?
         && state::has_state(aws, &account, &spec.region, &backend.key).await?;
     Ok(StateLocation { backend, present })

@@ -63,7 +63,8 @@ pub async fn unlock(
         .await
         .map_err(|e| ClusterError::Aws(e.to_string()))?;
     let bucket = state::bucket_name(&account, &spec.region);
-    let backend = Backend::for_cluster(&bucket, &spec.name, &spec.region);
+    let backend =
+        Backend::for_cluster(&bucket, &spec.name, &spec.region).path_style(aws.s3_path_style());
     if !state::exists(&aws, &account, &spec.region).await? {
         return Ok(summary);
     }

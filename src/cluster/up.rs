@@ -165,7 +165,8 @@ impl Up<'_> {
                 &self.dir.join("tfdata").display().to_string(),
             )
             .with_interrupt(self.options.interrupt.clone());
-        let backend = Backend::for_cluster(&bucket, &self.spec.name, &self.spec.region);
+        let backend = Backend::for_cluster(&bucket, &self.spec.name, &self.spec.region)
+            .path_style(self.aws.s3_path_style());
         let plan_file = self.dir.join("tfplan");
         if self.options.dry_run {
             let plan = Plan {

@@ -28,6 +28,9 @@ pub struct Backend {
     pub bucket: String,
     pub key: String,
     pub region: String,
+    /// Address S3 path-style: what the SDK does for the same endpoint
+    /// (`aws::Aws::s3_path_style`), so both reach the bucket the same way.
+    pub path_style: bool,
 }
 
 impl Backend {
@@ -36,7 +39,13 @@ impl Backend {
             bucket: bucket.to_string(),
             key: format!("clusters/{cluster}/terraform.tfstate"),
             region: region.to_string(),
+            path_style: false,
         }
+    }
+
+    pub fn path_style(mut self, on: bool) -> Backend {
+        self.path_style = on;
+        self
     }
 }
 
@@ -126,8 +135,8 @@ impl Runner {
         &self.dir
     }
 
-    /// `terraform init` with the S3 backend and S3-native locking. With an
-    /// AWS endpoint override (an emulator), S3 is addressed path-style.
+    /// `terraform init` with the S3 backend and S3-native locking, path-style
+    /// when the backend says so (an emulator behind an endpoint override).
     /// `-reconfigure`: the state already lives in the bucket, so a re-init
     /// with other settings must not offer to migrate a local copy.
     pub async fn init(&self, backend: &Backend, reporter: &dyn Reporter) -> Result<(), RunError> {
@@ -143,7 +152,7 @@ impl Runner {
             "-backend-config=use_lockfile=true".into(),
             "-backend-config=encrypt=true".into(),
         ];
-        if self.endpoint_override() {
+        if backend.path_style {
             args.push("-backend-config=use_path_style=true".into());
         }
         self.run("init", args, reporter).await?;
@@ -293,12 +302,6 @@ impl Runner {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
             .or_else(|| std::env::var(key).ok())
-    }
-
-    fn endpoint_override(&self) -> bool {
-        ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
-            .iter()
-            .any(|k| self.var(k).is_some_and(|v| !v.is_empty()))
     }
 
     /// Runs one Terraform command to its end: spawn, follow its output

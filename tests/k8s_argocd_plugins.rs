@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use support::kube::{Behaviour, FakeCluster, fast_options};
 use terrace::addons::install::{InstallOptions, install};
 use terrace::addons::release::ManifestSource;
-use terrace::addons::{argocd, health};
+use terrace::addons::{Catalog, argocd, health};
 use terrace::config::{ClusterSpec, Plugin, Request};
 use terrace::progress::Discard;
 
@@ -242,7 +242,9 @@ async fn addons_status_reports_each_plugin_sidecar() {
         |rows: &[health::AddonStatus]| rows.iter().find(|r| r.name == "plugin/cdk8s-v1.0").cloned();
 
     // No repo-server pod reports the sidecar yet.
-    let rows = health::status(&cluster.kube, &[]).await.unwrap();
+    let rows = health::status(&cluster.kube, Catalog::embedded().unwrap().gitops(), &[])
+        .await
+        .unwrap();
     let row = plugin_row(&rows).expect("a row for the plugin");
     assert!(!row.healthy);
     assert_eq!(row.health, "NotReady");
@@ -253,7 +255,12 @@ async fn addons_status_reports_each_plugin_sidecar() {
     pods.create(&PostParams::default(), &repo_server_pod(false))
         .await
         .unwrap();
-    let row = plugin_row(&health::status(&cluster.kube, &[]).await.unwrap()).unwrap();
+    let row = plugin_row(
+        &health::status(&cluster.kube, Catalog::embedded().unwrap().gitops(), &[])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(row.health, "NotReady");
     pods.delete("argocd-repo-server-0", &DeleteParams::default())
         .await
@@ -261,7 +268,12 @@ async fn addons_status_reports_each_plugin_sidecar() {
     pods.create(&PostParams::default(), &repo_server_pod(true))
         .await
         .unwrap();
-    let row = plugin_row(&health::status(&cluster.kube, &[]).await.unwrap()).unwrap();
+    let row = plugin_row(
+        &health::status(&cluster.kube, Catalog::embedded().unwrap().gitops(), &[])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(
         (row.health.as_str(), row.healthy),
         ("Ready", true),
@@ -270,7 +282,9 @@ async fn addons_status_reports_each_plugin_sidecar() {
 
     // Without plugins there is no plugin row.
     run(&cluster, &spec(dir.path(), json!([])), &options).await;
-    let rows = health::status(&cluster.kube, &[]).await.unwrap();
+    let rows = health::status(&cluster.kube, Catalog::embedded().unwrap().gitops(), &[])
+        .await
+        .unwrap();
     assert!(plugin_row(&rows).is_none(), "{rows:?}");
 }
 

@@ -9,8 +9,8 @@ use serde_json::Value;
 use support::kube::{
     AppOutcome, Behaviour, FakeCluster, application_resource, default_stack, fast_options, resource,
 };
-use terrace::addons::health;
 use terrace::addons::install::{InstallError, install};
+use terrace::addons::{Catalog, health};
 use terrace::progress::Collect;
 
 const HELM_ADDONS: [&str; 5] = [
@@ -143,7 +143,13 @@ async fn installs_the_whole_stack() {
         "the count only grows and never repeats itself: {counts:#?}"
     );
 
-    let status = health::status(&cluster.kube, &HELM_ADDONS).await.unwrap();
+    let status = health::status(
+        &cluster.kube,
+        Catalog::embedded().unwrap().gitops(),
+        &HELM_ADDONS,
+    )
+    .await
+    .unwrap();
     assert_eq!(status.len(), 6);
     assert!(status.iter().all(|s| s.healthy), "{status:#?}");
     assert_eq!(status[0].name, "argocd");
@@ -205,7 +211,13 @@ async fn a_degraded_addon_is_named_and_its_dependents_are_not_installed() {
     let karpenter = apps.get("karpenter").await.unwrap();
     assert_eq!(karpenter.data["status"]["health"]["status"], "Healthy");
 
-    let status = health::status(&cluster.kube, &HELM_ADDONS).await.unwrap();
+    let status = health::status(
+        &cluster.kube,
+        Catalog::embedded().unwrap().gitops(),
+        &HELM_ADDONS,
+    )
+    .await
+    .unwrap();
     let unhealthy: Vec<&str> = status
         .iter()
         .filter(|s| !s.healthy)

@@ -11,10 +11,8 @@ use serde_json::Value;
 use crate::k8s::{K8sError, Kube, condition};
 use crate::wait::Poll;
 
-use super::argocd;
+use super::{Addon, argocd};
 
-/// Where Argo CD and its Applications live.
-pub const ARGOCD_NAMESPACE: &str = "argocd";
 pub const APPLICATION_API_VERSION: &str = "argoproj.io/v1alpha1";
 /// The label the rendered Applications carry with their addon's name.
 pub const ADDON_LABEL: &str = "terrace.dev/addon";
@@ -178,16 +176,22 @@ pub fn ready(object: &Value) -> Poll<()> {
     }
 }
 
-/// Every addon Terrace installed, as the cluster sees it: Argo CD's own
-/// workloads, then each Application labelled with an addon. Addons named in
-/// `expected` that have no Application are reported `Missing`.
-pub async fn status(kube: &Kube, expected: &[&str]) -> Result<Vec<AddonStatus>, K8sError> {
-    let mut rows = vec![argocd_status(kube).await?];
+/// Every addon Terrace installed, as the cluster sees it: the GitOps
+/// engine's own workloads (in its addon's namespace), then each Application
+/// labelled with an addon. Addons named in `expected` that have no
+/// Application are reported `Missing`.
+pub async fn status(
+    kube: &Kube,
+    gitops: &Addon,
+    expected: &[&str],
+) -> Result<Vec<AddonStatus>, K8sError> {
+    let namespace = gitops.namespace.as_str();
+    let mut rows = vec![argocd_status(kube, gitops).await?];
     let apps = match kube
         .list(
             APPLICATION_API_VERSION,
             "Application",
-            Some(ARGOCD_NAMESPACE),
+            Some(namespace),
             Some(ADDON_LABEL),
         )
         .await
@@ -226,32 +230,32 @@ pub async fn status(kube: &Kube, expected: &[&str]) -> Result<Vec<AddonStatus>, 
         })
         .collect();
     for name in expected {
-        if *name != "argocd" && !found.iter().any(|s| s.name == *name) {
+        if *name != gitops.name && !found.iter().any(|s| s.name == *name) {
             found.push(AddonStatus {
                 name: name.to_string(),
                 version: String::new(),
                 sync: "-".into(),
                 health: "Missing".into(),
                 healthy: false,
-                message: Some(format!("no Application {ARGOCD_NAMESPACE}/{name}")),
+                message: Some(format!("no Application {namespace}/{name}")),
             });
         }
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
     rows.extend(found);
-    rows.extend(plugin_status(kube).await?);
+    rows.extend(plugin_status(kube, namespace).await?);
     Ok(rows)
 }
 
 /// One row per Config Management Plugin sidecar of the repo-server (a
 /// container that mounts a `plugin.yaml`): ready when a repo-server pod
 /// reports that container ready.
-async fn plugin_status(kube: &Kube) -> Result<Vec<AddonStatus>, K8sError> {
+async fn plugin_status(kube: &Kube, namespace: &str) -> Result<Vec<AddonStatus>, K8sError> {
     let Some(deployment) = kube
         .get(
             "apps/v1",
             "Deployment",
-            Some(ARGOCD_NAMESPACE),
+            Some(namespace),
             argocd::REPO_SERVER,
         )
         .await?
@@ -279,7 +283,7 @@ async fn plugin_status(kube: &Kube) -> Result<Vec<AddonStatus>, K8sError> {
         .get(
             "v1",
             "ConfigMap",
-            Some(ARGOCD_NAMESPACE),
+            Some(namespace),
             argocd::PLUGINS_CONFIGMAP,
         )
         .await?
@@ -287,7 +291,7 @@ async fn plugin_status(kube: &Kube) -> Result<Vec<AddonStatus>, K8sError> {
         .unwrap_or_default();
     let selector = format!("app.kubernetes.io/name={}", argocd::REPO_SERVER);
     let pods: Vec<Value> = kube
-        .list("v1", "Pod", Some(ARGOCD_NAMESPACE), Some(&selector))
+        .list("v1", "Pod", Some(namespace), Some(&selector))
         .await?
         .into_iter()
         .map(|p| serde_json::to_value(p).unwrap_or_default())
@@ -300,14 +304,19 @@ async fn plugin_status(kube: &Kube) -> Result<Vec<AddonStatus>, K8sError> {
                 .and_then(|d| d.get(key))
                 .and_then(Value::as_str)
                 .and_then(|t| serde_norway::from_str(t).ok());
-            plugin_row(container, config.as_ref(), &pods)
+            plugin_row(namespace, container, config.as_ref(), &pods)
         })
         .collect())
 }
 
 /// `plugin/<name>-<version>` (Argo CD's name for it), the sidecar image's
 /// tag or digest, and whether a repo-server pod reports the sidecar ready.
-fn plugin_row(container: &Value, config: Option<&Value>, pods: &[Value]) -> AddonStatus {
+fn plugin_row(
+    namespace: &str,
+    container: &Value,
+    config: Option<&Value>,
+    pods: &[Value],
+) -> AddonStatus {
     let sidecar = text(container, "/name").unwrap_or("?");
     let argocd_name = config.and_then(|c| {
         let name = text(c, "/metadata/name")?;
@@ -330,7 +339,7 @@ fn plugin_row(container: &Value, config: Option<&Value>, pods: &[Value]) -> Addo
         (None, _) => (
             "Missing",
             Some(format!(
-                "sidecar {sidecar} has no plugin.yaml in ConfigMap {ARGOCD_NAMESPACE}/{}",
+                "sidecar {sidecar} has no plugin.yaml in ConfigMap {namespace}/{}",
                 argocd::PLUGINS_CONFIGMAP
             )),
         ),
@@ -376,12 +385,13 @@ pub fn unhealthy(rows: &[AddonStatus]) -> Vec<&str> {
 
 /// Argo CD has no Application of its own: it is healthy when every
 /// Deployment and StatefulSet of its install has rolled out.
-async fn argocd_status(kube: &Kube) -> Result<AddonStatus, K8sError> {
+async fn argocd_status(kube: &Kube, gitops: &Addon) -> Result<AddonStatus, K8sError> {
+    let namespace = gitops.namespace.as_str();
     let selector = Some("app.kubernetes.io/part-of=argocd");
     let mut workloads = Vec::new();
     for kind in ["Deployment", "StatefulSet"] {
         for object in kube
-            .list("apps/v1", kind, Some(ARGOCD_NAMESPACE), selector)
+            .list("apps/v1", kind, Some(namespace), selector)
             .await?
         {
             workloads.push((kind, serde_json::to_value(object).unwrap_or_default()));
@@ -407,9 +417,7 @@ async fn argocd_status(kube: &Kube) -> Result<AddonStatus, K8sError> {
     let (health, message) = if workloads.is_empty() {
         (
             "Missing",
-            Some(format!(
-                "no Argo CD workloads in namespace {ARGOCD_NAMESPACE}"
-            )),
+            Some(format!("no Argo CD workloads in namespace {namespace}")),
         )
     } else if waiting.is_empty() {
         ("Healthy", None)
@@ -417,7 +425,7 @@ async fn argocd_status(kube: &Kube) -> Result<AddonStatus, K8sError> {
         ("Progressing", Some(waiting.join("; ")))
     };
     Ok(AddonStatus {
-        name: "argocd".into(),
+        name: gitops.name.clone(),
         version,
         sync: "-".into(),
         health: health.into(),

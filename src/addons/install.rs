@@ -24,7 +24,7 @@ use crate::progress::{Event, Reporter};
 use crate::tree::Tree;
 use crate::wait::{Backoff, Poll};
 
-use super::health::{self, APPLICATION_API_VERSION, ARGOCD_NAMESPACE};
+use super::health::{self, APPLICATION_API_VERSION};
 use super::release::{self, Fetched, ManifestSource, ReleaseError};
 use super::{Addon, Catalog, CatalogError, Kind, argocd};
 
@@ -239,8 +239,20 @@ pub async fn install(
     options: &InstallOptions,
     reporter: &dyn Reporter,
 ) -> Result<InstallReport, InstallError> {
+    install_with(Catalog::embedded()?, kube, tree, spec, options, reporter).await
+}
+
+/// [`install`] from the addon folders of `catalog`: nothing here names an
+/// addon, so a new folder installs without a change to this code.
+pub async fn install_with(
+    catalog: &Catalog,
+    kube: &Kube,
+    tree: &Tree,
+    spec: &ClusterSpec,
+    options: &InstallOptions,
+    reporter: &dyn Reporter,
+) -> Result<InstallReport, InstallError> {
     let started = Instant::now();
-    let catalog = Catalog::embedded()?;
     let enabled: Vec<&Addon> = catalog
         .iter()
         .filter(|a| spec.addon_enabled(&a.name))
@@ -256,6 +268,8 @@ pub async fn install(
             InstallError::Tree("no addon installs from a release manifest (Argo CD)".into())
         })?;
 
+    // Applications live beside the engine that syncs them.
+    let apps_namespace = bootstrapper.namespace.as_str();
     let plugins = plugins(spec, bootstrapper)?;
     let tally = Tally::new(enabled.len(), reporter);
     tally.waiting(&bootstrapper.name, "rolling out");
@@ -271,7 +285,7 @@ pub async fn install(
         plans
             .iter()
             .filter(|p| p.addon.kind == Kind::Helm)
-            .map(|p| run_addon(kube, p, &done, options, &tally, started)),
+            .map(|p| run_addon(kube, p, apps_namespace, &done, options, &tally, started)),
     )
     .await;
     let mut addons = Vec::new();
@@ -293,7 +307,7 @@ pub async fn install(
     {
         kube.apply_all(
             &root.extras,
-            ARGOCD_NAMESPACE,
+            apps_namespace,
             options.timeouts.crd,
             &options.backoff,
         )
@@ -496,6 +510,7 @@ async fn bootstrap(
 async fn run_addon(
     kube: &Kube,
     plan: &Plan<'_>,
+    apps_namespace: &str,
     done: &BTreeMap<&str, watch::Sender<Option<bool>>>,
     options: &InstallOptions,
     tally: &Tally<'_>,
@@ -527,7 +542,16 @@ async fn run_addon(
             }));
         }
     }
-    let result = install_addon(kube, plan, options, tally, started, &publish).await;
+    let result = install_addon(
+        kube,
+        plan,
+        apps_namespace,
+        options,
+        tally,
+        started,
+        &publish,
+    )
+    .await;
     if result.is_err() {
         publish(false);
     }
@@ -537,6 +561,7 @@ async fn run_addon(
 async fn install_addon(
     kube: &Kube,
     plan: &Plan<'_>,
+    apps_namespace: &str,
     options: &InstallOptions,
     tally: &Tally<'_>,
     started: Instant,
@@ -547,7 +572,7 @@ async fn install_addon(
     let backoff = &options.backoff;
     kube.apply_all(
         &plan.application,
-        ARGOCD_NAMESPACE,
+        apps_namespace,
         options.timeouts.crd,
         backoff,
     )
@@ -561,7 +586,7 @@ async fn install_addon(
     );
     for app in plan.application.iter().filter(|o| o.kind == "Application") {
         let what = format!(
-            "Application {ARGOCD_NAMESPACE}/{} to be Synced and Healthy",
+            "Application {apps_namespace}/{} to be Synced and Healthy",
             app.name
         );
         until(&what, options.timeouts.addon, backoff, || async {
@@ -569,7 +594,7 @@ async fn install_addon(
                 .get(
                     APPLICATION_API_VERSION,
                     "Application",
-                    Some(ARGOCD_NAMESPACE),
+                    Some(apps_namespace),
                     &app.name,
                 )
                 .await?;

@@ -28,6 +28,11 @@ pub enum CatalogError {
     Invalid { addon: String, message: String },
     #[error("addons: dependency cycle through {0}")]
     Cycle(String),
+    #[error(
+        "addons: exactly one addon must be the GitOps engine (set teardown.pause); found {}",
+        if .0.is_empty() { "none".to_string() } else { .0.join(", ") }
+    )]
+    Gitops(Vec<String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -193,21 +198,35 @@ impl Addon {
 pub struct Catalog {
     addons: Vec<Addon>,
     schema: Vec<AddonSchema>,
+    /// Index of the GitOps engine in `addons`.
+    gitops: usize,
 }
 
 impl Catalog {
     /// The catalog compiled into this binary.
     pub fn embedded() -> Result<&'static Catalog, &'static CatalogError> {
         static CATALOG: OnceLock<Result<Catalog, CatalogError>> = OnceLock::new();
-        CATALOG.get_or_init(|| Catalog::from_dir(&ADDONS)).as_ref()
+        CATALOG
+            .get_or_init(|| Catalog::from_dirs(&[&ADDONS]))
+            .as_ref()
     }
 
-    fn from_dir(dir: &'static Dir<'static>) -> Result<Catalog, CatalogError> {
+    /// The addon folders found under each of `dirs`, as one catalog: the
+    /// embedded one, or (in tests) the embedded one plus a made-up addon.
+    pub fn from_dirs(dirs: &[&'static Dir<'static>]) -> Result<Catalog, CatalogError> {
         let mut addons = Vec::new();
-        for folder in dir.dirs() {
+        for folder in dirs.iter().flat_map(|d| d.dirs()) {
             addons.push(load_addon(folder)?);
         }
         let addons = order(addons)?;
+        let engines: Vec<usize> = (0..addons.len())
+            .filter(|&i| !addons[i].teardown.pause.is_empty())
+            .collect();
+        let [gitops] = engines[..] else {
+            return Err(CatalogError::Gitops(
+                engines.iter().map(|&i| addons[i].name.clone()).collect(),
+            ));
+        };
         let schema = addons
             .iter()
             .map(|a| AddonSchema {
@@ -217,7 +236,11 @@ impl Catalog {
                 settings: a.settings.clone(),
             })
             .collect();
-        Ok(Catalog { addons, schema })
+        Ok(Catalog {
+            addons,
+            schema,
+            gitops,
+        })
     }
 
     /// What configuration checks a user's `addons:` against.
@@ -319,9 +342,9 @@ impl Catalog {
     }
 
     /// The GitOps engine (the addon whose objects the drain pauses): where
-    /// its Applications and workloads live, for `addons status`.
-    pub fn gitops(&self) -> Option<&Addon> {
-        self.addons.iter().find(|a| !a.teardown.pause.is_empty())
+    /// the Applications and the engine's workloads live.
+    pub fn gitops(&self) -> &Addon {
+        &self.addons[self.gitops]
     }
 }
 
@@ -568,35 +591,33 @@ mod tests {
         ));
     }
 
-    /// Install, status and teardown read an addon's folder only: a new
-    /// folder brings its Application, its drain steps and its DNS zones
-    /// setting with it, and no Rust names it.
+    /// Teardown reads an addon's folder only: a new folder brings its
+    /// drain steps and its DNS zones setting with it, and no Rust names it
+    /// (`tests/k8s_new_addon.rs` renders, installs and reports it).
     #[test]
     fn a_new_addon_folder_brings_its_own_teardown() {
         static NEW: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/tests/fixtures/new-addon");
-        let catalog = Catalog::from_dir(&NEW).expect("the new folder is a valid catalog");
+        let catalog = Catalog::from_dirs(&[&ADDONS, &NEW]).expect("a valid catalog");
         let addon = catalog.get("log-shipper").unwrap();
         assert_eq!(addon.kind, Kind::Helm);
         assert!(addon.values_template.is_some());
-        let steps: Vec<&str> = catalog
-            .drain_steps(DrainStage::LoadBalancers)
-            .map(|s| s.delete.kind.as_str())
-            .collect();
-        assert_eq!(steps, ["Pipeline"]);
         let step = catalog
             .drain_steps(DrainStage::LoadBalancers)
-            .next()
-            .unwrap();
+            .find(|s| s.delete.kind == "Pipeline")
+            .expect("the new addon's drain step");
         assert_eq!(step.delete.group_version(), ("logs.example.com", "v1"));
         assert_eq!(step.wait_for.as_ref().unwrap().plural, "sinks");
         assert_eq!(addon.teardown.dns_zones.as_deref(), Some("status_zones"));
-        assert!(catalog.gitops().is_none());
+        assert_eq!(catalog.gitops().name, "argocd");
+
+        let alone = Catalog::from_dirs(&[&NEW]).err().expect("no GitOps engine");
+        assert!(alone.to_string().contains("found none"), "{alone}");
     }
 
     #[test]
     fn the_shipped_teardown_sections() {
         let catalog = Catalog::embedded().unwrap();
-        assert_eq!(catalog.gitops().map(|a| a.name.as_str()), Some("argocd"));
+        assert_eq!(catalog.gitops().name, "argocd");
         let kinds = |stage| {
             catalog
                 .drain_steps(stage)

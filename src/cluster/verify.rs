@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::ClusterError;
 use crate::addons::install;
-use crate::addons::{Catalog, health};
+use crate::addons::{Addon, Catalog, health};
 use crate::config::ClusterSpec;
 use crate::k8s::{K8sError, Kube, Object, condition, until};
 use crate::progress::{Event, Reporter};
@@ -30,6 +30,8 @@ pub struct Expected {
     /// Enabled addons and the chart version each is pinned to (`None`:
     /// Argo CD, installed from its release manifest).
     pub addons: Vec<(String, Option<String>)>,
+    /// Where the Applications and the GitOps engine's workloads live.
+    pub gitops: Addon,
     pub extras: Vec<Object>,
     pub node_group: String,
     pub nodes: u32,
@@ -52,6 +54,7 @@ impl Expected {
         }
         Ok(Expected {
             addons,
+            gitops: catalog.gitops().clone(),
             extras,
             node_group: spec.names.node_group.clone(),
             nodes: spec.system_nodes.desired,
@@ -96,7 +99,7 @@ pub async fn verify(
 async fn look(kube: &Kube, expected: &Expected) -> Result<Poll<()>, K8sError> {
     let mut problems = Vec::new();
     let names: Vec<&str> = expected.addons.iter().map(|(n, _)| n.as_str()).collect();
-    for status in health::status(kube, &names).await? {
+    for status in health::status(kube, &expected.gitops, &names).await? {
         let pinned = expected
             .addons
             .iter()

@@ -30,7 +30,7 @@ pub async fn status(ctx: &Context, args: &AddonsStatusArgs) -> Result<Vec<AddonS
             (kube, Vec::new())
         }
     };
-    Ok(health::status(&kube, &expected).await?)
+    Ok(health::status(&kube, ctx.catalog.gitops(), &expected).await?)
 }
 
 /// An error naming the unhealthy addons, if any.

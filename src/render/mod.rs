@@ -64,7 +64,25 @@ impl Outputs {
 /// Renders the whole work directory of one cluster.
 pub fn render(spec: &ClusterSpec, outputs: &Outputs) -> Result<Tree, RenderError> {
     let catalog = Catalog::embedded()?;
-    let engine = engine()?;
+    render_tree(catalog, engine(catalog)?, spec, outputs)
+}
+
+/// [`render`] from the addon folders of `catalog`: nothing here names an
+/// addon, so a new folder renders without a change to this code.
+pub fn render_with(
+    catalog: &Catalog,
+    spec: &ClusterSpec,
+    outputs: &Outputs,
+) -> Result<Tree, RenderError> {
+    render_tree(catalog, &Engine::build(catalog)?, spec, outputs)
+}
+
+fn render_tree(
+    catalog: &Catalog,
+    engine: &Engine,
+    spec: &ClusterSpec,
+    outputs: &Outputs,
+) -> Result<Tree, RenderError> {
     let enabled: Vec<&Addon> = catalog
         .iter()
         .filter(|a| spec.addon_enabled(&a.name))
@@ -129,11 +147,20 @@ pub fn render(spec: &ClusterSpec, outputs: &Outputs) -> Result<Tree, RenderError
     Ok(tree)
 }
 
-/// The tera engine with every embedded template, built once per process.
-fn engine() -> Result<&'static Engine, RenderError> {
+/// The tera engine of the embedded catalog, built once per process.
+fn engine(catalog: &'static Catalog) -> Result<&'static Engine, RenderError> {
     static ENGINE: OnceLock<Result<Engine, RenderError>> = OnceLock::new();
-    let built = ENGINE.get_or_init(|| {
-        let catalog = Catalog::embedded()?;
+    ENGINE
+        .get_or_init(|| Engine::build(catalog))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+struct Engine(tera::Tera);
+
+impl Engine {
+    /// Every shared template and every template of `catalog`'s addons.
+    fn build(catalog: &Catalog) -> Result<Engine, RenderError> {
         let mut templates: Vec<(String, &'static str)> = all_files(&TEMPLATES)
             .filter_map(|f| Some((template_name(f.path()), f.contents_utf8()?)))
             .collect();
@@ -160,13 +187,8 @@ fn engine() -> Result<&'static Engine, RenderError> {
         tera.add_raw_templates(templates)
             .map_err(|e| template_error("(loading)", &e))?;
         Ok(Engine(tera))
-    });
-    built.as_ref().map_err(Clone::clone)
-}
+    }
 
-struct Engine(tera::Tera);
-
-impl Engine {
     fn render(&self, name: &str, ctx: &tera::Context) -> Result<String, RenderError> {
         self.0
             .render(name, ctx)

@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
 use support::kube::{Behaviour, FakeCluster, fast_options};
-use terrace::addons::install::{InstallOptions, install};
+use terrace::addons::install::{InstallOptions, Timeouts, install};
 use terrace::addons::release::ManifestSource;
 use terrace::addons::{Catalog, argocd, health};
 use terrace::config::{ClusterSpec, Plugin, Request};
@@ -47,8 +47,15 @@ fn options(manifest: &Path, cache: &Path) -> InstallOptions {
     let mut options = fast_options(cache);
     options.argocd_manifest = ManifestSource::File(manifest.to_path_buf());
     options.argocd_sha256 = None; // the pinned hash guards the vendored file
-    options.timeouts.crd = Duration::from_secs(30);
-    options.timeouts.rollout = Duration::from_secs(30);
+    // The real manifest is large: on a loaded machine the simulated
+    // controllers take longer than the fixture's 5 s deadlines.
+    let s = Duration::from_secs;
+    options.timeouts = Timeouts {
+        crd: s(30),
+        rollout: s(30),
+        addon: s(30),
+        ready: s(30),
+    };
     options
 }
 

@@ -155,6 +155,7 @@ impl Runner {
         if backend.path_style {
             args.push("-backend-config=use_path_style=true".into());
         }
+        let _turn = INIT.lock().await;
         self.run("init", args, reporter).await?;
         Ok(())
     }
@@ -166,6 +167,7 @@ impl Runner {
         let args = ["init", "-input=false", "-no-color", "-json"]
             .map(String::from)
             .to_vec();
+        let _turn = INIT.lock().await;
         self.run("init", args, reporter).await?;
         Ok(())
     }
@@ -610,6 +612,14 @@ impl Drop for Group {
         self.signal(libc::SIGINT);
     }
 }
+
+/// Taken by every `terraform init` of this process. Terraform's provider
+/// plugin cache is not safe for concurrent installs: two inits filling one
+/// cache at once fail with "after installing registry.terraform.io/hashicorp/aws
+/// it is still not detected … this is a bug in Terraform" (seen with three
+/// clusters of `fleet up`). Every cluster shares the cache, so the inits of
+/// a fleet take turns; with a warm cache each takes seconds.
+static INIT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The provider plugin cache shared by every cluster's directory, unless
 /// the user configured one (`TF_PLUGIN_CACHE_DIR`, or `plugin_cache_dir` in

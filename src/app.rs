@@ -5,7 +5,9 @@
 use anyhow::Result;
 
 use crate::aws;
-use crate::cli::{AddonsCommand, Cli, ClusterCommand, Command, StateCommand};
+use crate::cli::{
+    AddonsCommand, Cli, ClusterCommand, Command, FleetCommand, OutputArg, StateCommand,
+};
 use crate::cluster;
 use crate::config::ConfigError;
 use crate::ops::{self, Context, Env};
@@ -19,14 +21,27 @@ pub const EXIT_PREFLIGHT: u8 = 3;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 pub fn run(cli: Cli, printer: &Printer) -> Result<()> {
+    let matrix = matches!(cli.command, Command::Fleet(FleetCommand::Matrix(_)));
+    if cli.output == OutputArg::Github && !matrix {
+        return Err(ops::flag_error(
+            "--output",
+            "github is only for `terrace fleet matrix` (use text or json)".into(),
+        )
+        .into());
+    }
     let ctx = Context::new(cli.config, Env::from_process())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(command(&ctx, cli.command, printer))
+    runtime.block_on(command(&ctx, cli.command, cli.output, printer))
 }
 
-async fn command(ctx: &Context, command: Command, printer: &Printer) -> Result<()> {
+async fn command(
+    ctx: &Context,
+    command: Command,
+    output: OutputArg,
+    printer: &Printer,
+) -> Result<()> {
     match command {
         Command::Cluster(ClusterCommand::Render(args)) => {
             printer.rendered(&ops::cluster::render(
@@ -77,6 +92,7 @@ async fn command(ctx: &Context, command: Command, printer: &Printer) -> Result<(
             printer.janitor(&report);
             ops::janitor::remove(ctx, &args, &report, printer).await?;
         }
+        Command::Fleet(command) => fleet(ctx, command, output, printer).await?,
         Command::Addons(AddonsCommand::List) => printer.addons(ctx.catalog),
         Command::Addons(AddonsCommand::Status(args)) => {
             let rows = ops::addons::status(ctx, &args).await?;
@@ -87,7 +103,40 @@ async fn command(ctx: &Context, command: Command, printer: &Printer) -> Result<(
     Ok(())
 }
 
+async fn fleet(
+    ctx: &Context,
+    command: FleetCommand,
+    output: OutputArg,
+    printer: &Printer,
+) -> Result<()> {
+    let summary = match command {
+        FleetCommand::Up(args) => ops::fleet::up(ctx, &args, printer).await?,
+        FleetCommand::Down(args) => ops::fleet::down(ctx, &args, printer).await?,
+        FleetCommand::Plan(args) => ops::fleet::plan(ctx, &args, printer).await?,
+        FleetCommand::Render(select) => {
+            for rendered in ops::fleet::render(ctx, &select)? {
+                printer.rendered(&rendered);
+            }
+            return Ok(());
+        }
+        FleetCommand::Status(args) => {
+            printer.fleet_status(&ops::fleet::status(ctx, &args, printer).await?);
+            return Ok(());
+        }
+        FleetCommand::Matrix(select) => {
+            let (fleet, jobs) = ops::fleet::matrix(ctx, &select)?;
+            printer.fleet_matrix(&fleet, &jobs, output == OutputArg::Github);
+            return Ok(());
+        }
+    };
+    printer.fleet_summary(&summary);
+    Ok(summary.check()?)
+}
+
 pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if let Some(fleet) = err.downcast_ref::<ops::fleet::FleetFailed>() {
+        return fleet.signal.map_or(EXIT_FAILURE, |s| s.exit_code());
+    }
     let cluster = err.downcast_ref::<cluster::ClusterError>();
     if err.downcast_ref::<ConfigError>().is_some()
         || matches!(

@@ -15,9 +15,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Output format
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Output format (`github`: only for `fleet matrix`)
+    #[arg(long, global = true, value_enum, default_value_t = OutputArg::Text)]
+    pub output: OutputArg,
 
     /// More detail (repeat for more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
@@ -42,12 +42,32 @@ impl Cli {
     }
 }
 
+/// What `--output` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
+pub enum OutputArg {
     /// Human-readable lines
     Text,
     /// One JSON object per line
     Json,
+    /// A GitHub Actions matrix (`fleet matrix` only)
+    Github,
+}
+
+/// How the printer writes: `--output github` prints like `text` except
+/// for the matrix it exists for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+impl OutputArg {
+    pub fn format(self) -> OutputFormat {
+        match self {
+            OutputArg::Json => OutputFormat::Json,
+            OutputArg::Text | OutputArg::Github => OutputFormat::Text,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +85,90 @@ pub enum Command {
     Token(TokenArgs),
     /// Find Terrace clusters and orphaned resources older than a limit (and with --yes, remove them)
     Janitor(JanitorArgs),
+    /// Every cluster of terrace.yaml at once, each independent of the others
+    #[command(subcommand)]
+    Fleet(FleetCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Build or update every cluster, each on its own, several at once
+    Up(FleetUpArgs),
+    /// Remove every cluster, each on its own, several at once
+    Down(FleetDownArgs),
+    /// What `up` would change in each cluster (preflight, render, terraform plan); changes nothing
+    Plan(FleetEach),
+    /// Write each cluster's Terraform and manifests to .terrace/<name> (offline)
+    Render(FleetSelect),
+    /// Whether each cluster exists, its EKS status, version and age, addon health, and drift
+    Status(FleetEach),
+    /// The clusters as a CI job matrix (`--output github` for GitHub Actions' fromJSON)
+    Matrix(FleetSelect),
+}
+
+/// Which clusters of terrace.yaml a fleet command is about (all by default).
+#[derive(Debug, Args, Default)]
+pub struct FleetSelect {
+    /// Only the clusters in these configured regions (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "REGION,...")]
+    pub regions: Vec<String>,
+
+    /// Only these configured clusters, by name (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    pub clusters: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FleetUpArgs {
+    #[command(flatten)]
+    pub each: FleetEach,
+
+    /// Go ahead without asking (required when not run from a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Stop each cluster once this phase is done
+    #[arg(long, value_enum, value_name = "PHASE")]
+    pub stop_after: Option<StopAfter>,
+
+    /// Ignore each cluster's journal of an unfinished previous run: run every phase
+    #[arg(long)]
+    pub restart: bool,
+
+    /// Kubeconfig to add the clusters' contexts to [default: first path of KUBECONFIG, else ~/.kube/config]
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub argocd: ArgocdArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FleetDownArgs {
+    #[command(flatten)]
+    pub each: FleetEach,
+
+    /// Go ahead without asking (required when not run from a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub teardown: TeardownArgs,
+
+    /// Kubeconfig to remove the clusters' contexts from [default: first path of KUBECONFIG, else ~/.kube/config]
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// The clusters a fleet command runs for, and how many at once.
+#[derive(Debug, Args)]
+pub struct FleetEach {
+    #[command(flatten)]
+    pub select: FleetSelect,
+
+    /// How many clusters run at once [default: all, at most 8]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: Option<u16>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,7 +307,7 @@ impl StopAfter {
 }
 
 /// Where Argo CD's release manifest comes from.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct ArgocdArgs {
     /// Argo CD install manifest from a mirror or an air-gapped copy (file or URL); still checked against the pinned SHA-256
     #[arg(long, value_name = "FILE|URL")]

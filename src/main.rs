@@ -8,7 +8,7 @@ use terrace::ui::Printer;
 fn main() -> ExitCode {
     terrace::tls::install_crypto_provider();
     let cli = Cli::parse();
-    let printer = Printer::new(cli.output, cli.verbosity());
+    let printer = Printer::new(cli.output.format(), cli.verbosity());
     match app::run(cli, &printer) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -11,10 +11,15 @@ use std::path::{Path, PathBuf};
 /// The entries a render owns inside its output directory.
 const RENDERED: &[&str] = &["terraform", "manifests"];
 
+/// A fleet member's log, kept in its work directory run after run.
+pub const LOG: &str = "terrace.log";
+
 /// What else Terrace keeps in a cluster's work directory (the journal, the
-/// local lock, Terraform's data directory, saved plan and captured output):
+/// local lock, Terraform's data directory, saved plan and captured output,
+/// a fleet member's log):
 /// a render leaves these alone, and refuses a directory holding anything else.
 pub const WORK_DIR_ENTRIES: &[&str] = &[
+    LOG,
     "journal.json",
     "journal.json.tmp",
     "lock",

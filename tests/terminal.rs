@@ -49,10 +49,13 @@ fn pty(cols: u16) -> (OwnedFd, OwnedFd) {
 struct Run {
     screen: vt100::Parser,
     status: ExitStatus,
-    /// Whether a live line (a row starting with a spinner) ever wrapped.
+    /// Whether a live line (a row starting with a spinner) ever ran on
+    /// into the next row.
     live_line_wrapped: bool,
     /// How many live lines the screens taken during the run showed.
     ticks_seen: usize,
+    /// The most live lines one screen showed at once.
+    most_live: usize,
 }
 
 impl Run {
@@ -112,7 +115,7 @@ async fn run(cols: u16, args: &[&str], fake: &[(&str, &str)]) -> Run {
         })
     };
     let deadline = Instant::now() + Duration::from_secs(120);
-    let (mut live_line_wrapped, mut ticks_seen) = (false, 0);
+    let (mut live_line_wrapped, mut ticks_seen, mut most_live) = (false, 0, 0);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
@@ -122,12 +125,21 @@ async fn run(cols: u16, args: &[&str], fake: &[(&str, &str)]) -> Run {
             let parser = parser.lock().unwrap();
             let screen = parser.screen();
             let width = screen.size().1.get();
-            for (row, text) in screen.rows(0, width).enumerate() {
+            let mut live = 0;
+            let rows: Vec<String> = screen.rows(0, width).collect();
+            for (row, text) in rows.iter().enumerate() {
                 if text.starts_with(SPINNER) {
-                    ticks_seen += 1;
-                    live_line_wrapped |= screen.row_wrapped(row as u16);
+                    live += 1;
+                    // A line exactly as wide as the terminal leaves the
+                    // next live line to the terminal's own wrap, which
+                    // starts it on the next row: only a row continued by
+                    // something else is a live line that did not fit.
+                    let next_is_live = rows.get(row + 1).is_some_and(|n| n.starts_with(SPINNER));
+                    live_line_wrapped |= screen.row_wrapped(row as u16) && !next_is_live;
                 }
             }
+            ticks_seen += live;
+            most_live = most_live.max(live);
         }
         std::thread::sleep(Duration::from_millis(30));
     };
@@ -141,6 +153,7 @@ async fn run(cols: u16, args: &[&str], fake: &[(&str, &str)]) -> Run {
         status,
         live_line_wrapped,
         ticks_seen,
+        most_live,
     }
 }
 
@@ -237,6 +250,58 @@ async fn a_failure_is_printed_once_with_its_hint() {
     assert_eq!(
         run.count("hint: run the same command again to resume at terraform"),
         1,
+        "{screen}"
+    );
+}
+
+#[tokio::test]
+async fn a_fleet_shows_one_live_line_per_cluster_then_one_table() {
+    terrace::tls::install_crypto_provider();
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/fleet-emulator.yaml"
+    );
+    let args = [
+        "--config",
+        config,
+        "fleet",
+        "up",
+        "--yes",
+        "--stop-after",
+        "outputs",
+    ];
+    let run = run(80, &args, &[WARNING, TICKS]).await;
+    let rows = run.rows();
+    let screen = rows.join("\n");
+    assert!(run.status.success(), "{screen}");
+    assert_eq!(
+        run.most_live, 3,
+        "a live line per cluster at once:\n{screen}"
+    );
+    assert!(!run.live_line_wrapped, "{screen}");
+    for (cluster, region) in [
+        ("fleet-us-east-1", "us-east-1"),
+        ("fleet-us-west-2", "us-west-2"),
+        ("fleet-eu-west-1", "eu-west-1"),
+    ] {
+        let warned = rows
+            .iter()
+            .filter(|r| r.contains(cluster) && r.contains("Incomplete lock file"))
+            .count();
+        assert_eq!(warned, 1, "{cluster}'s warning, once:\n{screen}");
+        let line = rows
+            .iter()
+            .filter(|r| {
+                r.split_whitespace().take(4).collect::<Vec<_>>()
+                    == [cluster, region, "done", "outputs"]
+            })
+            .count();
+        assert_eq!(line, 1, "{cluster}'s row in the table:\n{screen}");
+    }
+    assert_eq!(run.count("Still creating"), 0, "{screen}");
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("CLUSTER") && r.contains("RESULT")),
         "{screen}"
     );
 }

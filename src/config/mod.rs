@@ -25,7 +25,7 @@ use serde_json::Value;
 pub use cidr::Cidr;
 pub use file::Nat;
 pub use plugins::{Plugin, PluginFields};
-pub use resolve::{Request, load, load_fleet};
+pub use resolve::{DEFAULT_CONFIG, Request, load, load_fleet};
 pub use settings::{SettingDef, SettingType};
 
 use crate::model::Names;

@@ -20,7 +20,8 @@ use crate::model::dns::{DNS_LABEL_RULE, is_dns_label};
 
 const BUILT_IN: &str = include_str!("defaults.yaml");
 const DEFAULT_FLEET: &str = "terrace";
-const DEFAULT_CONFIG: &str = "terrace.yaml";
+/// The configuration file used when `--config` is not given, if present.
+pub const DEFAULT_CONFIG: &str = "terrace.yaml";
 /// The retention periods CloudWatch Logs accepts, in days.
 const RETENTION_DAYS: &[u32] = &[
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,

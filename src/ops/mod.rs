@@ -12,6 +12,7 @@
 pub mod account;
 pub mod addons;
 pub mod cluster;
+pub mod fleet;
 pub mod janitor;
 
 use std::ffi::OsString;
@@ -94,6 +95,24 @@ impl Context {
             config: self.config.clone(),
             region: region.to_string(),
             name: name.map(str::to_string),
+        }
+    }
+
+    /// The file a fleet command reads its clusters from: `--config`, else
+    /// `./terrace.yaml`; without either there is no fleet (a usage error).
+    pub fn fleet_file(&self) -> Result<PathBuf, ConfigError> {
+        match &self.config {
+            Some(path) => Ok(path.clone()),
+            None if Path::new(config::DEFAULT_CONFIG).is_file() => {
+                Ok(PathBuf::from(config::DEFAULT_CONFIG))
+            }
+            None => Err(flag_error(
+                "--config",
+                format!(
+                    "a fleet command needs the configuration file listing its clusters: none given and no ./{} here",
+                    config::DEFAULT_CONFIG
+                ),
+            )),
         }
     }
 

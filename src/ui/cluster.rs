@@ -142,7 +142,7 @@ impl Printer {
     }
 
     /// Keeps `advice` for the error that follows.
-    fn advise(&self, advice: Option<String>) {
+    pub(super) fn advise(&self, advice: Option<String>) {
         if let Ok(mut slot) = self.advice.lock() {
             *slot = advice;
         }
@@ -270,7 +270,7 @@ fn phase_table(phases: &[PhaseReport]) -> Vec<String> {
         .collect()
 }
 
-fn seconds(s: f64) -> String {
+pub(super) fn seconds(s: f64) -> String {
     if s < 10.0 {
         format!("{s:.1}s")
     } else {

@@ -19,11 +19,13 @@ use crate::addons::{Catalog, Kind};
 use crate::cli::OutputFormat;
 use crate::cluster::{ClusterError, RenderSummary};
 use crate::config::ConfigError;
+use crate::ops::fleet::FleetFailed;
 
 pub use progress::ClusterProgress;
 
 mod aws;
 mod cluster;
+mod fleet;
 mod teardown;
 
 pub struct Printer {
@@ -234,6 +236,9 @@ impl Printer {
         };
         let advice = self.advice.lock().ok().and_then(|mut a| a.take());
         match self.format {
+            // The `fleet` object already names each member that failed, and
+            // ends the stream; its members' errors came before it.
+            OutputFormat::Json if err.is::<FleetFailed>() => {}
             OutputFormat::Json => self.json(json!({ "event": "error", "problems": problems })),
             OutputFormat::Text => {
                 let _ = write!(

@@ -1,9 +1,14 @@
 //! Progress events, as a person or CI sees them. Every event is keyed by
 //! the cluster it comes from: [`Printer`] itself reports for the one
-//! cluster of a command (key `""`), [`ClusterProgress`] for one cluster of
-//! several running at once, each with its own live line.
+//! cluster of a command (key `""`, and JSON events without a cluster, as
+//! they always were), [`ClusterProgress`] for one member of a fleet: its
+//! own live line, its name before its plain lines, its cluster and region
+//! in its JSON events, and every event in its log file.
 
+use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::Write;
+use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
@@ -17,18 +22,40 @@ use crate::progress::{Event, Level, Reporter, timestamp};
 pub struct ClusterProgress<'a> {
     printer: &'a Printer,
     cluster: String,
+    region: String,
+    log: Option<Mutex<Log>>,
+}
+
+/// A member's log: every event as a timestamped line, a passing state only
+/// when it changed.
+struct Log {
+    file: File,
+    passing: BTreeMap<String, String>,
 }
 
 impl Printer {
-    /// A reporter for `cluster`, one of several running in this process.
-    pub fn cluster(&self, cluster: &str) -> ClusterProgress<'_> {
+    /// A reporter for `cluster` in `region`, one of several running in this
+    /// process, which also writes its events to `log`.
+    pub fn member_progress(
+        &self,
+        cluster: &str,
+        region: &str,
+        log: Option<File>,
+    ) -> ClusterProgress<'_> {
         ClusterProgress {
             printer: self,
             cluster: cluster.to_string(),
+            region: region.to_string(),
+            log: log.map(|file| {
+                Mutex::new(Log {
+                    file,
+                    passing: BTreeMap::new(),
+                })
+            }),
         }
     }
 
-    fn progress(&self, cluster: &str, event: Event) {
+    fn progress(&self, cluster: &str, region: &str, event: Event) {
         let shown = match event.level {
             Level::Debug => self.verbosity > 0,
             Level::Info => self.verbosity >= 0,
@@ -46,6 +73,7 @@ impl Printer {
                 if let Value::Object(map) = &mut value {
                     if !cluster.is_empty() {
                         map.insert("cluster".into(), cluster.into());
+                        map.insert("region".into(), region.into());
                     }
                     for (k, v) in &event.fields {
                         map.entry(k.clone()).or_insert_with(|| v.clone());
@@ -117,13 +145,30 @@ fn step(cluster: &str, event: &Event) -> String {
 
 impl Reporter for Printer {
     fn report(&self, event: Event) {
-        self.progress("", event);
+        self.progress("", "", event);
     }
 }
 
 impl Reporter for ClusterProgress<'_> {
     fn report(&self, event: Event) {
-        self.printer.progress(&self.cluster, event);
+        if let Some(Ok(mut log)) = self.log.as_ref().map(Mutex::lock) {
+            log.write(&event);
+        }
+        self.printer.progress(&self.cluster, &self.region, event);
+    }
+}
+
+impl Log {
+    fn write(&mut self, event: &Event) {
+        if event.passing {
+            if self.passing.get(&event.phase) == Some(&event.message) {
+                return;
+            }
+            self.passing
+                .insert(event.phase.clone(), event.message.clone());
+        }
+        let ts = timestamp(crate::cluster::journal::now_ms());
+        let _ = writeln!(self.file, "{ts} {}", step("", event));
     }
 }
 

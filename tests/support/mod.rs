@@ -9,5 +9,6 @@ pub mod machine;
 pub mod moto;
 pub mod seed;
 pub mod stack;
+pub mod tagged;
 pub mod terraform;
 pub mod vendored;

@@ -1,0 +1,782 @@
+//! `terrace fleet …`: one command over the clusters of `terrace.yaml`.
+//!
+//! Each member runs the single-cluster code path (`cluster::up`,
+//! `cluster::down`, `cluster::render`, `discovery::status`) with its own
+//! work directory, journal, local lock, state key and log, up to
+//! `--parallel` at once. A member that fails never stops the others; a
+//! stop request (SIGINT, SIGTERM, SIGHUP) reaches every running member,
+//! which stops its Terraform cleanly and releases its locks, and no
+//! further member starts. This module chooses the members and collects how
+//! each ended; it prints nothing.
+
+use std::fs::File;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use futures::StreamExt;
+use serde::Serialize;
+
+use super::cluster::install_options;
+use super::{Context, flag_error};
+use crate::addons::install::InstallOptions;
+use crate::aws::Aws;
+use crate::aws::discovery::{self, DiscoveryError};
+use crate::aws::kubeconfig;
+use crate::cli::{ArgocdArgs, FleetDownArgs, FleetEach, FleetSelect, FleetUpArgs};
+use crate::cluster::{
+    self, Approval, ClusterError, DownOptions, DownSummary, Outcome, PhaseReport, Prompt,
+    RenderSummary, UpOptions, UpSummary,
+};
+use crate::config::{ClusterSpec, ConfigError, Location, Problem};
+use crate::progress::Reporter;
+use crate::terraform::{Changes, Interrupt, Signal};
+
+/// How many members run at once unless `--parallel` says otherwise: each
+/// runs its own Terraform and AWS provider, a few hundred MB apiece.
+pub const DEFAULT_PARALLEL: usize = 8;
+/// The file in each member's work directory that keeps its whole log.
+pub const LOG: &str = crate::tree::LOG;
+/// How long `fleet status` waits for one cluster's API to list its addons.
+const ADDONS_DEADLINE: Duration = Duration::from_secs(30);
+
+/// What a fleet run shows besides the fleet summary: one reporter per
+/// member (its own live line; its events carry its cluster and region and
+/// are kept in its log), and each member's own summary as it finishes.
+pub trait ShowFleet: Prompt {
+    fn member(&self, cluster: &str, region: &str, log: Option<File>) -> Box<dyn Reporter + '_>;
+    fn member_up(&self, summary: &UpSummary, error: Option<&ClusterError>);
+    fn member_down(&self, summary: &DownSummary, error: Option<&ClusterError>);
+}
+
+/// How one member ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    Done,
+    Failed,
+    Interrupted,
+    /// A stop request came before its turn: nothing of it ran.
+    NotStarted,
+}
+
+/// One member's line in the fleet summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    pub cluster: String,
+    pub region: String,
+    pub result: Ending,
+    /// The phase that failed or was interrupted; after a success, the last
+    /// phase that ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<&'static str>,
+    pub seconds: f64,
+    /// What Terraform changed (`up`), would change (`plan`) or destroyed
+    /// (`down`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Changes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The member's work directory, which keeps its journal and its log.
+    pub dir: PathBuf,
+}
+
+/// What a fleet command did, member by member, in configuration order.
+#[derive(Debug, Serialize)]
+pub struct FleetSummary {
+    pub command: &'static str,
+    pub fleet: String,
+    pub parallel: usize,
+    pub clusters: Vec<Member>,
+    pub seconds: f64,
+    /// The signal that stopped the run, if one did.
+    #[serde(skip)]
+    pub signal: Option<Signal>,
+}
+
+impl FleetSummary {
+    pub fn ok(&self) -> bool {
+        self.clusters.iter().all(|m| m.result == Ending::Done)
+    }
+
+    /// An error naming every member that did not finish, and the phase.
+    pub fn check(&self) -> Result<(), FleetFailed> {
+        let failed: Vec<String> = self
+            .clusters
+            .iter()
+            .filter(|m| m.result != Ending::Done)
+            .map(|m| match (m.result, m.phase) {
+                (Ending::NotStarted, _) => format!("{} ({}) not started", m.cluster, m.region),
+                (_, Some(phase)) => format!("{} ({}) in {phase}", m.cluster, m.region),
+                (_, None) => format!("{} ({})", m.cluster, m.region),
+            })
+            .collect();
+        if failed.is_empty() {
+            return Ok(());
+        }
+        Err(FleetFailed {
+            command: self.command,
+            total: self.clusters.len(),
+            failed,
+            signal: self.signal,
+        })
+    }
+}
+
+/// A fleet command where some member did not finish (exit 1, or the
+/// signal's code when one stopped the run).
+#[derive(Debug, thiserror::Error)]
+#[error("{}{} of {} clusters did not finish `fleet {command}`: {}", stopped(*signal), failed.len(), total, failed.join(", "))]
+pub struct FleetFailed {
+    pub command: &'static str,
+    pub total: usize,
+    pub failed: Vec<String>,
+    pub signal: Option<Signal>,
+}
+
+fn stopped(signal: Option<Signal>) -> String {
+    signal
+        .map(|s| format!("stopped by {}: ", s.name()))
+        .unwrap_or_default()
+}
+
+/// The fleet's name and its clusters, narrowed by `--regions` and
+/// `--clusters`; the whole file is validated first, and every flag value
+/// that names nothing configured is reported at once (with a suggestion).
+pub fn select(
+    ctx: &Context,
+    select: &FleetSelect,
+) -> Result<(String, Vec<ClusterSpec>), ConfigError> {
+    let path = ctx.fleet_file()?;
+    let all = crate::config::load_fleet(&path, ctx.catalog.schema())?;
+    let Some(first) = all.first() else {
+        return Err(ConfigError::Invalid(vec![Problem {
+            location: Location::File(path),
+            field: "clusters".into(),
+            message: "lists no cluster: a fleet command needs at least one".into(),
+        }]));
+    };
+    let fleet = first.fleet.clone();
+    let mut problems = Vec::new();
+    let regions: Vec<&str> = unique(all.iter().map(|s| s.region.as_str()));
+    let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+    for (flag, given, known, noun) in [
+        ("--regions", &select.regions, &regions, "region"),
+        ("--clusters", &select.clusters, &names, "cluster"),
+    ] {
+        for value in given {
+            if !known.contains(&value.as_str()) {
+                problems.push(unknown(flag, value, known, noun));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems));
+    }
+    let chosen: Vec<ClusterSpec> = all
+        .into_iter()
+        .filter(|s| select.regions.is_empty() || select.regions.contains(&s.region))
+        .filter(|s| select.clusters.is_empty() || select.clusters.contains(&s.name))
+        .collect();
+    if chosen.is_empty() {
+        return Err(flag_error(
+            "--clusters",
+            "no configured cluster is both in --regions and in --clusters".into(),
+        ));
+    }
+    Ok((fleet, chosen))
+}
+
+fn unique<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = Vec::new();
+    for v in values {
+        if !seen.contains(&v) {
+            seen.push(v);
+        }
+    }
+    seen
+}
+
+/// `--regions eu-west-2`: not one of the fleet's, with the nearest one.
+fn unknown(flag: &str, value: &str, known: &[&str], noun: &str) -> Problem {
+    let nearest = known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(value, k), *k))
+        .filter(|(distance, _)| *distance <= 3)
+        .min();
+    let message = match nearest {
+        Some((_, k)) => format!("{value:?} is not a {noun} of the fleet (did you mean {k}?)"),
+        None => format!(
+            "{value:?} is not a {noun} of the fleet (configured: {})",
+            known.join(", ")
+        ),
+    };
+    Problem {
+        location: Location::CommandLine,
+        field: flag.into(),
+        message,
+    }
+}
+
+/// How many members run at once: `--parallel`, else all up to the cap.
+fn parallel(flag: Option<u16>, members: usize) -> usize {
+    flag.map_or(DEFAULT_PARALLEL, usize::from)
+        .clamp(1, members.max(1))
+}
+
+/// What every member's `cluster::up` shares in one fleet command.
+struct Shared {
+    install: InstallOptions,
+    kubeconfig: kubeconfig::Target,
+    interrupt: Interrupt,
+    dry_run: bool,
+    stop_after: Option<&'static str>,
+    restart: bool,
+}
+
+impl Shared {
+    /// The flags every member shares, checked before anything runs.
+    fn new(ctx: &Context, argocd: &ArgocdArgs, kubeconfig: Option<&Path>) -> Result<Shared> {
+        Ok(Shared {
+            install: install_options(ctx, argocd)?,
+            kubeconfig: ctx.kubeconfig(kubeconfig)?,
+            interrupt: Interrupt::signals()?,
+            dry_run: false,
+            stop_after: None,
+            restart: false,
+        })
+    }
+
+    fn options(&self, ctx: &Context, spec: &ClusterSpec) -> UpOptions<'static> {
+        UpOptions {
+            request: ctx.request(&spec.region, Some(&spec.name)),
+            approval: Approval::Yes,
+            dry_run: self.dry_run,
+            stop_after: self.stop_after,
+            install: self.install.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+            terraform: ctx.terraform(),
+            interrupt: self.interrupt.clone(),
+            restart: self.restart,
+            verify_deadline: cluster::VERIFY_DEADLINE,
+        }
+    }
+}
+
+/// `fleet up`: every member through `cluster::up`, approved once for all.
+pub async fn up(ctx: &Context, args: &FleetUpArgs, show: &dyn ShowFleet) -> Result<FleetSummary> {
+    let (fleet, members) = select(ctx, &args.each.select)?;
+    let approval = ctx.approval(args.yes, false, show)?;
+    let shared = Shared {
+        stop_after: args.stop_after.map(|s| s.phase()),
+        restart: args.restart,
+        ..Shared::new(ctx, &args.argocd, args.kubeconfig.as_deref())?
+    };
+    approve(&approval, "build or update", &members).await?;
+    let parallel = parallel(args.each.parallel, members.len());
+    let started = Instant::now();
+    let clusters = each(&members, parallel, |spec| {
+        run_up(spec, shared.options(ctx, spec), show)
+    })
+    .await;
+    Ok(summary(
+        "up",
+        fleet,
+        parallel,
+        clusters,
+        started,
+        &shared.interrupt,
+    ))
+}
+
+/// `fleet plan`: each member's `up --dry-run`: preflight, render and
+/// `terraform plan`, changing nothing.
+pub async fn plan(ctx: &Context, args: &FleetEach, show: &dyn ShowFleet) -> Result<FleetSummary> {
+    let (fleet, members) = select(ctx, &args.select)?;
+    let shared = Shared {
+        dry_run: true,
+        ..Shared::new(ctx, &ArgocdArgs::default(), None)?
+    };
+    let parallel = parallel(args.parallel, members.len());
+    let started = Instant::now();
+    let clusters = each(&members, parallel, |spec| {
+        run_up(spec, shared.options(ctx, spec), show)
+    })
+    .await;
+    Ok(summary(
+        "plan",
+        fleet,
+        parallel,
+        clusters,
+        started,
+        &shared.interrupt,
+    ))
+}
+
+async fn run_up(spec: &ClusterSpec, options: UpOptions<'_>, show: &dyn ShowFleet) -> Member {
+    let interrupt = options.interrupt.clone();
+    if interrupt.count() > 0 {
+        return not_started(spec);
+    }
+    let dry_run = options.dry_run;
+    let (dir, log) = work_dir(spec);
+    let reporter = show.member(&spec.name, &spec.region, log);
+    let (summary, result) = cluster::up(options, &*reporter).await;
+    let result = result.map_err(|e| e.stopped_by(&interrupt));
+    show.member_up(&summary, result.as_ref().err());
+    let changes = (dry_run || !summary.phases.is_empty()).then_some(summary.changes);
+    member(spec, dir, &summary.phases, summary.seconds, changes, result)
+}
+
+/// `fleet down`: every member through `cluster::down`, approved once.
+pub async fn down(
+    ctx: &Context,
+    args: &FleetDownArgs,
+    show: &dyn ShowFleet,
+) -> Result<FleetSummary> {
+    let (fleet, members) = select(ctx, &args.each.select)?;
+    let approval = ctx.approval(args.yes, false, show)?;
+    let kubeconfig = ctx.kubeconfig(args.kubeconfig.as_deref())?;
+    let interrupt = Interrupt::signals()?;
+    approve(&approval, "remove", &members).await?;
+    let parallel = parallel(args.each.parallel, members.len());
+    let started = Instant::now();
+    let clusters = each(&members, parallel, |spec| {
+        let options = DownOptions {
+            request: ctx.request(&spec.region, Some(&spec.name)),
+            approval: Approval::Yes,
+            plan_only: false,
+            keep_volumes: args.teardown.keep_volumes,
+            kubeconfig: kubeconfig.path.clone(),
+            terraform: ctx.terraform(),
+            interrupt: interrupt.clone(),
+            deadline: args.teardown.wait,
+        };
+        run_down(spec, options, show)
+    })
+    .await;
+    Ok(summary(
+        "down", fleet, parallel, clusters, started, &interrupt,
+    ))
+}
+
+async fn run_down(spec: &ClusterSpec, options: DownOptions<'_>, show: &dyn ShowFleet) -> Member {
+    let interrupt = options.interrupt.clone();
+    if interrupt.count() > 0 {
+        return not_started(spec);
+    }
+    let (dir, log) = work_dir(spec);
+    let reporter = show.member(&spec.name, &spec.region, log);
+    let (summary, result) = cluster::down(options, &*reporter).await;
+    let result = result.map_err(|e| e.stopped_by(&interrupt));
+    show.member_down(&summary, result.as_ref().err());
+    member(
+        spec,
+        dir,
+        &summary.phases,
+        summary.seconds,
+        summary.destroyed,
+        result,
+    )
+}
+
+/// Asks once for the whole fleet (each member then runs approved).
+async fn approve(
+    approval: &Approval<'_>,
+    what: &str,
+    members: &[ClusterSpec],
+) -> Result<(), ClusterError> {
+    let names: Vec<String> = members
+        .iter()
+        .map(|s| format!("{} ({})", s.name, s.region))
+        .collect();
+    let question = format!("{what} {} cluster(s): {}?", members.len(), names.join(", "));
+    if approval.approve(&question).await {
+        Ok(())
+    } else {
+        Err(ClusterError::Declined)
+    }
+}
+
+/// The member's work directory (absolute, as `cluster::up` uses it) and
+/// its log, appended to run after run. A log that cannot be opened costs
+/// the log, not the run.
+fn work_dir(spec: &ClusterSpec) -> (PathBuf, Option<File>) {
+    let dir = cluster::work_dir(&spec.name);
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    let log = std::fs::create_dir_all(&dir).ok().and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(LOG))
+            .ok()
+    });
+    (dir, log)
+}
+
+/// Runs `run` for each member, at most `parallel` at once, and returns
+/// what each gave, in configuration order. A member is started only when
+/// a slot is free, so one that checks for a stop request first never
+/// starts after one.
+async fn each<'a, T, F, Fut>(members: &'a [ClusterSpec], parallel: usize, run: F) -> Vec<T>
+where
+    F: Fn(&'a ClusterSpec) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let mut ended: Vec<(usize, T)> = futures::stream::iter(members.iter().enumerate())
+        .map(|(i, spec)| {
+            let running = run(spec);
+            async move { (i, running.await) }
+        })
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    ended.sort_by_key(|(i, _)| *i);
+    ended.into_iter().map(|(_, m)| m).collect()
+}
+
+fn not_started(spec: &ClusterSpec) -> Member {
+    Member {
+        cluster: spec.name.clone(),
+        region: spec.region.clone(),
+        result: Ending::NotStarted,
+        phase: None,
+        seconds: 0.0,
+        changes: None,
+        error: None,
+        dir: cluster::work_dir(&spec.name),
+    }
+}
+
+fn member(
+    spec: &ClusterSpec,
+    dir: PathBuf,
+    phases: &[PhaseReport],
+    seconds: f64,
+    changes: Option<Changes>,
+    result: Result<(), ClusterError>,
+) -> Member {
+    let stopped = phases
+        .iter()
+        .rev()
+        .find(|p| matches!(p.outcome, Outcome::Failed | Outcome::Interrupted));
+    let (ending, phase, error) = match result {
+        Ok(()) => (Ending::Done, phases.last().map(|p| p.phase), None),
+        Err(e) => {
+            let ending = if e.is_interrupt() {
+                Ending::Interrupted
+            } else {
+                Ending::Failed
+            };
+            // An error before the first phase was recorded (a held lock, a
+            // bad spec) belongs to resolve.
+            let phase = stopped.or(phases.last()).map_or("resolve", |p| p.phase);
+            (ending, Some(phase), Some(format!("{e:#}")))
+        }
+    };
+    Member {
+        cluster: spec.name.clone(),
+        region: spec.region.clone(),
+        result: ending,
+        phase,
+        seconds,
+        changes,
+        error,
+        dir,
+    }
+}
+
+fn summary(
+    command: &'static str,
+    fleet: String,
+    parallel: usize,
+    clusters: Vec<Member>,
+    started: Instant,
+    interrupt: &Interrupt,
+) -> FleetSummary {
+    FleetSummary {
+        command,
+        fleet,
+        parallel,
+        clusters,
+        seconds: started.elapsed().as_secs_f64(),
+        signal: interrupt.first_signal(),
+    }
+}
+
+/// `fleet render`: each member's files, offline, as `cluster render` writes them.
+pub fn render(ctx: &Context, select: &FleetSelect) -> Result<Vec<RenderSummary>> {
+    let (_, members) = self::select(ctx, select)?;
+    let mut rendered = Vec::new();
+    for spec in &members {
+        rendered.push(cluster::render(
+            &ctx.request(&spec.region, Some(&spec.name)),
+            None,
+        )?);
+    }
+    Ok(rendered)
+}
+
+/// One job of a CI matrix.
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub cluster: String,
+    pub region: String,
+}
+
+/// `fleet matrix`: the members as jobs for a CI system's matrix.
+pub fn matrix(ctx: &Context, select: &FleetSelect) -> Result<(String, Vec<Job>)> {
+    let (fleet, members) = self::select(ctx, select)?;
+    let jobs = members
+        .into_iter()
+        .map(|s| Job {
+            cluster: s.name,
+            region: s.region,
+        })
+        .collect();
+    Ok((fleet, jobs))
+}
+
+/// One member in `fleet status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberStatus {
+    pub cluster: String,
+    pub region: String,
+    pub exists: bool,
+    /// EKS's status (`ACTIVE`, `CREATING`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_seconds: Option<u64>,
+    /// Addons Synced and Healthy out of those expected, when the API answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addons: Option<AddonHealth>,
+    /// Whether a re-plan shows changes; `None` when it could not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<bool>,
+    /// What could not be found out, one reason a line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AddonHealth {
+    pub healthy: usize,
+    pub total: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unhealthy: Vec<String>,
+}
+
+/// `fleet status`: for each member whether it exists, its EKS status and
+/// version, its addons' health when its API answers, and drift (what a
+/// re-plan, `up --dry-run`, would change).
+pub async fn status(
+    ctx: &Context,
+    args: &FleetEach,
+    show: &dyn ShowFleet,
+) -> Result<Vec<MemberStatus>> {
+    let (_, members) = select(ctx, &args.select)?;
+    let shared = Shared {
+        dry_run: true,
+        ..Shared::new(ctx, &ArgocdArgs::default(), None)?
+    };
+    let parallel = parallel(args.parallel, members.len());
+    Ok(each(&members, parallel, |spec| {
+        member_status(ctx, spec, shared.options(ctx, spec), show)
+    })
+    .await)
+}
+
+async fn member_status(
+    ctx: &Context,
+    spec: &ClusterSpec,
+    plan: UpOptions<'_>,
+    show: &dyn ShowFleet,
+) -> MemberStatus {
+    let mut row = MemberStatus {
+        cluster: spec.name.clone(),
+        region: spec.region.clone(),
+        exists: false,
+        status: None,
+        version: None,
+        created_at: None,
+        age_seconds: None,
+        addons: None,
+        drift: None,
+        problems: Vec::new(),
+    };
+    let aws = Aws::connect(&spec.region).await;
+    match discovery::status(&aws, &spec.name).await {
+        Ok(found) => {
+            row.exists = true;
+            row.status = Some(found.status);
+            row.version = found.version;
+            row.age_seconds = age_seconds(found.created_at.as_deref());
+            row.created_at = found.created_at;
+        }
+        Err(DiscoveryError::NotFound { .. }) => return row,
+        Err(e) => {
+            row.problems.push(e.to_string());
+            return row;
+        }
+    }
+    match tokio::time::timeout(ADDONS_DEADLINE, addon_health(ctx, spec, &aws)).await {
+        Ok(Ok(health)) => row.addons = Some(health),
+        Ok(Err(e)) => row.problems.push(format!("addons: {e:#}")),
+        Err(_) => row.problems.push(format!(
+            "addons: the cluster API did not answer within {}s",
+            ADDONS_DEADLINE.as_secs()
+        )),
+    }
+    let (_, log) = work_dir(spec);
+    let reporter = show.member(&spec.name, &spec.region, log);
+    let (summary, result) = cluster::up(plan, &*reporter).await;
+    match result {
+        Ok(()) => row.drift = Some(!summary.no_changes),
+        Err(e) => row.problems.push(format!("drift: {e:#}")),
+    }
+    row
+}
+
+/// Seconds since an RFC 3339 time, as EKS gives a cluster's creation.
+fn age_seconds(created_at: Option<&str>) -> Option<u64> {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let created = DateTime::from_str(created_at?, Format::DateTime).ok()?;
+    let now = cluster::journal::now_ms() / 1000;
+    u64::try_from(created.secs())
+        .ok()
+        .map(|c| now.saturating_sub(c))
+}
+
+async fn addon_health(ctx: &Context, spec: &ClusterSpec, aws: &Aws) -> Result<AddonHealth> {
+    let (kube, _, _) = cluster::eks_client(aws, &spec.name).await?;
+    let expected = ctx.catalog.enabled(spec);
+    let rows = crate::addons::health::status(&kube, &expected).await?;
+    let unhealthy: Vec<String> = crate::addons::health::unhealthy(&rows)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    Ok(AddonHealth {
+        healthy: rows.len() - unhealthy.len(),
+        total: rows.len(),
+        unhealthy,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::Env;
+
+    fn context(config: &Path) -> Context {
+        Context::new(Some(config.to_path_buf()), Env::default()).unwrap()
+    }
+
+    fn fixture() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fleet.yaml")
+    }
+
+    fn choose(regions: &[&str], clusters: &[&str]) -> FleetSelect {
+        FleetSelect {
+            regions: regions.iter().map(|s| s.to_string()).collect(),
+            clusters: clusters.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn names(select: &FleetSelect) -> Result<Vec<String>, ConfigError> {
+        let (_, members) = super::select(&context(&fixture()), select)?;
+        Ok(members.into_iter().map(|s| s.name).collect())
+    }
+
+    #[test]
+    fn every_cluster_by_default_narrowed_by_regions_and_clusters() {
+        assert_eq!(
+            names(&choose(&[], &[])).unwrap(),
+            ["acme-us-east-1", "acme-eu-west-1", "acme-dr-sydney"]
+        );
+        assert_eq!(
+            names(&choose(&["eu-west-1", "ap-southeast-2"], &[])).unwrap(),
+            ["acme-eu-west-1", "acme-dr-sydney"]
+        );
+        assert_eq!(
+            names(&choose(&[], &["acme-dr-sydney"])).unwrap(),
+            ["acme-dr-sydney"]
+        );
+    }
+
+    #[test]
+    fn unknown_regions_and_clusters_are_all_named_with_a_suggestion() {
+        let err = names(&choose(&["eu-west-2", "mars-1"], &["acme-us-east-2"])).unwrap_err();
+        let problems = err.problems();
+        assert_eq!(
+            problems,
+            [
+                "--regions: \"eu-west-2\" is not a region of the fleet (did you mean eu-west-1?)",
+                "--regions: \"mars-1\" is not a region of the fleet (configured: us-east-1, eu-west-1, ap-southeast-2)",
+                "--clusters: \"acme-us-east-2\" is not a cluster of the fleet (did you mean acme-us-east-1?)",
+            ],
+        );
+        let disjoint = names(&choose(&["us-east-1"], &["acme-dr-sydney"])).unwrap_err();
+        assert!(
+            disjoint
+                .to_string()
+                .starts_with("--clusters: no configured cluster"),
+            "{disjoint}"
+        );
+    }
+
+    #[test]
+    fn parallel_defaults_to_all_up_to_the_cap() {
+        assert_eq!(parallel(None, 3), 3);
+        assert_eq!(parallel(None, 20), DEFAULT_PARALLEL);
+        assert_eq!(parallel(Some(2), 3), 2);
+        assert_eq!(parallel(Some(10), 3), 3);
+    }
+
+    #[test]
+    fn a_failure_names_each_member_and_its_phase() {
+        let m = |cluster: &str, result, phase| Member {
+            cluster: cluster.into(),
+            region: "r".into(),
+            result,
+            phase,
+            seconds: 1.0,
+            changes: None,
+            error: None,
+            dir: PathBuf::new(),
+        };
+        let mut summary = FleetSummary {
+            command: "up",
+            fleet: "acme".into(),
+            parallel: 3,
+            clusters: vec![
+                m("a", Ending::Done, Some("outputs")),
+                m("b", Ending::Failed, Some("terraform")),
+                m("c", Ending::NotStarted, None),
+            ],
+            seconds: 2.0,
+            signal: None,
+        };
+        assert!(!summary.ok());
+        let err = summary.check().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "2 of 3 clusters did not finish `fleet up`: b (r) in terraform, c (r) not started"
+        );
+        summary.signal = Some(Signal::Term);
+        assert!(
+            summary
+                .check()
+                .unwrap_err()
+                .to_string()
+                .starts_with("stopped by SIGTERM: ")
+        );
+        summary.clusters.truncate(1);
+        assert!(summary.check().is_ok());
+    }
+}

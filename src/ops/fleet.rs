@@ -656,7 +656,7 @@ fn age_seconds(created_at: Option<&str>) -> Option<u64> {
 async fn addon_health(ctx: &Context, spec: &ClusterSpec, aws: &Aws) -> Result<AddonHealth> {
     let (kube, _, _) = cluster::eks_client(aws, &spec.name).await?;
     let expected = ctx.catalog.enabled(spec);
-    let rows = crate::addons::health::status(&kube, &expected).await?;
+    let rows = crate::addons::health::status(&kube, ctx.catalog.gitops(), &expected).await?;
     let unhealthy: Vec<String> = crate::addons::health::unhealthy(&rows)
         .into_iter()
         .map(str::to_string)

@@ -252,6 +252,51 @@ fn min_greater_than_max() {
 }
 
 #[test]
+fn one_system_node_with_karpenter() {
+    rejects(
+        Some("defaults:\n  system_nodes: { min: 1, desired: 1 }\n"),
+        &["--region", "us-east-1"],
+        &[
+            "defaults.system_nodes.desired",
+            "cannot run Karpenter",
+            "at least 2",
+            "addons.karpenter.enabled: false",
+        ],
+    );
+    rejects(
+        Some("defaults:\n  system_nodes: { min: 1 }\n"),
+        &["--region", "us-east-1"],
+        &["defaults.system_nodes.min", "cannot run Karpenter"],
+    );
+}
+
+#[test]
+fn one_system_node_without_karpenter_renders() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(
+        tmp.path().join("terrace.yaml"),
+        "defaults:\n  system_nodes: { min: 1, desired: 1 }\n  addons: { karpenter: { enabled: false } }\n",
+    )
+    .unwrap();
+    let o = terrace(
+        tmp.path(),
+        &["cluster", "render", "--region", "us-east-1", "--out", "out"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let main = fs::read_to_string(tmp.path().join("out/terraform/main.tf")).unwrap();
+    assert!(main.contains("desired_size          = 1"), "{main}");
+}
+
+#[test]
+fn invalid_namespace_label() {
+    rejects(
+        Some("defaults:\n  addons: { external-secrets: { namespace_label: secrets } }\n"),
+        &["--region", "us-east-1"],
+        &["defaults.addons.external-secrets.namespace_label", "key=value"],
+    );
+}
+
+#[test]
 fn invalid_cidr_names_the_cluster_entry() {
     rejects(
         Some(

@@ -22,6 +22,9 @@ const BUILT_IN: &str = include_str!("defaults.yaml");
 const DEFAULT_FLEET: &str = "terrace";
 /// The configuration file used when `--config` is not given, if present.
 pub const DEFAULT_CONFIG: &str = "terrace.yaml";
+/// Replicas of the Karpenter controller (the chart's default, kept): each
+/// needs its own system node.
+const KARPENTER_REPLICAS: u32 = 2;
 /// The retention periods CloudWatch Logs accepts, in days.
 const RETENTION_DAYS: &[u32] = &[
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -387,7 +390,28 @@ fn resolve_cluster(
         ));
     }
     let access = resolve_access(sources, problems);
-    let addons = resolve_addons(sources, catalog, problems);
+    let addons = resolve_addons(sources, &name, catalog, problems);
+    if let Some(nodes) = &system_nodes
+        && addons.get("karpenter").is_some_and(|k| k.enabled)
+        && nodes.desired < KARPENTER_REPLICAS
+    {
+        // The chart's replicas require different nodes (podAntiAffinity on
+        // the hostname), and they run only on the system node group.
+        let (field, origin) = match pick(sources, |l| l.system_nodes.as_ref()?.desired.as_ref()) {
+            Some((_, origin)) => ("system_nodes.desired", origin),
+            None => (
+                "system_nodes.min",
+                pick(sources, |l| l.system_nodes.as_ref()?.min.as_ref())?.1,
+            ),
+        };
+        problems.push(origin.problem(
+            field,
+            format!(
+                "{} system node(s) cannot run Karpenter, whose {KARPENTER_REPLICAS} controller replicas need one node each: use at least {KARPENTER_REPLICAS}, or set addons.karpenter.enabled: false",
+                nodes.desired
+            ),
+        ));
+    }
 
     let identity_addons = catalog
         .iter()
@@ -650,6 +674,7 @@ fn instance_arch(t: &str) -> Option<Arch> {
 
 fn resolve_addons(
     sources: &[Source<'_>],
+    cluster: &str,
     catalog: &[AddonSchema],
     problems: &mut Vec<Problem>,
 ) -> BTreeMap<String, AddonSpec> {
@@ -708,7 +733,7 @@ fn resolve_addons(
                         .get(key)
                         .cloned()
                 })
-                .or_else(|| def.default.clone());
+                .or_else(|| def.default_for(cluster));
             if let Some(value) = value {
                 settings.insert(key.clone(), def.normalize(value));
             }

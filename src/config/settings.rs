@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::plugins::{self, PathProblem, PluginFields};
-use crate::model::dns::is_dns_zone;
+use crate::model::dns::{is_dns_zone, is_zone_label};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -25,7 +25,12 @@ pub enum SettingType {
     /// DNS-validated ACM certificate per DNS zone), `none`, or a list of
     /// existing ACM certificate ARNs.
     Certificates,
+    Label,
 }
+
+/// In a string default, stands for the cluster's name: a default that must
+/// differ per cluster (a secrets prefix) is written once in `addon.yaml`.
+pub const CLUSTER_PLACEHOLDER: &str = "{cluster}";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +50,15 @@ pub struct SettingDef {
 }
 
 impl SettingDef {
+    /// The default for the cluster `cluster`, with [`CLUSTER_PLACEHOLDER`]
+    /// replaced by its name.
+    pub fn default_for(&self, cluster: &str) -> Option<Value> {
+        match &self.default {
+            Some(Value::String(s)) => Some(Value::String(s.replace(CLUSTER_PLACEHOLDER, cluster))),
+            other => other.clone(),
+        }
+    }
+
     /// What a valid value looks like, for error messages and `addons list`.
     pub fn allowed(&self) -> String {
         match self.kind {
@@ -65,6 +79,8 @@ impl SettingDef {
             SettingType::Certificates => {
                 "issue, none, or a list of ACM certificate ARNs (arn:aws:acm:<region>:<account>:certificate/<id>)"
                     .into()
+            SettingType::Label => {
+                "a Kubernetes label as key=value (like terrace.dev/secrets=allowed)".into()
             }
             SettingType::CmpPlugins => format!(
                 "a list of plugins, each {{preset: {}, image: …}} or {{name, version, image, init, generate, discover, resources}}",
@@ -151,6 +167,7 @@ impl SettingDef {
                 }
                 true
             }
+            (SettingType::Label, Value::String(s)) => is_label(s),
             (SettingType::CmpPlugins, _) => {
                 return match self.problems(value).first() {
                     None => Ok(()),
@@ -199,6 +216,32 @@ fn is_acm_certificate_arn(s: &str) -> bool {
         && account.bytes().all(|b| b.is_ascii_digit())
         && !id.is_empty()
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// `key=value` as a Kubernetes label: the key an optional DNS-subdomain
+/// prefix and `/` before a name, name and value up to 63 characters of
+/// letters, digits and `-_.`, starting and ending alphanumeric (the value
+/// may be empty).
+fn is_label(s: &str) -> bool {
+    let segment = |t: &str, may_be_empty: bool| {
+        if t.is_empty() {
+            return may_be_empty;
+        }
+        t.len() <= 63
+            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && t.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && t.ends_with(|c: char| c.is_ascii_alphanumeric())
+    };
+    let Some((key, value)) = s.split_once('=') else {
+        return false;
+    };
+    let name_ok = match key.split_once('/') {
+        Some((prefix, name)) => {
+            prefix.len() <= 253 && prefix.split('.').all(is_zone_label) && segment(name, false)
+        }
+        None => segment(key, false),
+    };
+    name_ok && segment(value, true)
 }
 
 fn is_git_url(s: &str) -> bool {
@@ -307,6 +350,26 @@ mod tests {
         for bad in ["acme", "/acme/", "ac me/", "acme//", "a*/"] {
             assert!(d.check(&json!(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn labels() {
+        let d = def(SettingType::Label);
+        for good in ["terrace.dev/secrets=allowed", "team=a", "env=", "a.b/c_d-e=x.y"] {
+            assert!(d.check(&json!(good)).is_ok(), "{good}");
+        }
+        for bad in ["team", "=x", "Terrace.dev/x=y", "t/=y", "team=-x", "a/b/c=d", "k=v w"] {
+            assert!(d.check(&json!(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cluster_placeholder_in_defaults() {
+        let mut d = def(SettingType::SecretPrefix);
+        d.default = Some(json!("terrace/{cluster}/"));
+        assert_eq!(d.default_for("acme-us-east-1"), Some(json!("terrace/acme-us-east-1/")));
+        d.default = Some(json!(3));
+        assert_eq!(d.default_for("x"), Some(json!(3)));
     }
 
     #[test]

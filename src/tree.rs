@@ -14,6 +14,12 @@ const RENDERED: &[&str] = &["terraform", "manifests"];
 /// A fleet member's log, kept in its work directory run after run.
 pub const LOG: &str = "terrace.log";
 
+/// Terraform's dependency lock file, written by `terraform init` into the
+/// rendered `terraform/` folder: carried over into every new render so the
+/// provider of a live cluster only changes when someone removes it on
+/// purpose (README: upgrading the provider).
+pub const LOCK_FILE: &str = "terraform/.terraform.lock.hcl";
+
 /// What else Terrace keeps in a cluster's work directory (the journal, the
 /// local lock, Terraform's data directory, saved plan and captured output,
 /// a fleet member's log):
@@ -114,6 +120,14 @@ impl Tree {
             }
             fs::write(&path, contents).map_err(io_err(&path, "cannot write"))?;
         }
+        let lock = dir.join(LOCK_FILE);
+        if !self.files.contains_key(LOCK_FILE) && lock.is_file() {
+            let kept = staging.path().join(LOCK_FILE);
+            if let Some(p) = kept.parent() {
+                fs::create_dir_all(p).map_err(io_err(p, "cannot create"))?;
+            }
+            fs::copy(&lock, &kept).map_err(io_err(&lock, "cannot keep"))?;
+        }
         if !exists {
             fs::rename(staging.path(), dir).map_err(io_err(dir, "cannot create"))?;
             // The staging directory now is `dir`; keep it from being removed.
@@ -208,6 +222,28 @@ mod tests {
             fs::read_to_string(tmp.path().join("terraform/main.tf")).unwrap(),
             "b"
         );
+    }
+
+    #[test]
+    fn keeps_terraforms_lock_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        tree(&[("terraform/main.tf", "a")])
+            .write_atomic(tmp.path())
+            .unwrap();
+        let lock = tmp.path().join(LOCK_FILE);
+        fs::write(&lock, "provider \"registry.terraform.io/hashicorp/aws\" {}").unwrap();
+        tree(&[("terraform/main.tf", "b")])
+            .write_atomic(tmp.path())
+            .unwrap();
+        assert!(
+            fs::read_to_string(&lock).unwrap().contains("hashicorp/aws"),
+            "the lock file survives a re-render"
+        );
+        fs::remove_file(&lock).unwrap();
+        tree(&[("terraform/main.tf", "c")])
+            .write_atomic(tmp.path())
+            .unwrap();
+        assert!(!lock.exists(), "and is not invented when absent");
     }
 
     #[test]

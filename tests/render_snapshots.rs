@@ -78,6 +78,7 @@ fn outputs_replace_placeholders() {
         &Outputs {
             vpc_id: "vpc-0abc".into(),
             certificate_arns: Vec::new(),
+            external_dns_zone_ids: vec![],
         },
     )
     .unwrap();

@@ -526,7 +526,7 @@ async fn run_addon(
         addon: name.to_string(),
         reason,
     };
-    for dependency in &plan.addon.depends_on {
+    for dependency in plan.addon.waits_for() {
         let Some(tx) = done.get(dependency.as_str()) else {
             continue; // installed before every Application (Argo CD) or disabled
         };

@@ -146,6 +146,8 @@ struct AddonFile {
     #[serde(default)]
     depends_on: Vec<String>,
     #[serde(default)]
+    after: Vec<String>,
+    #[serde(default)]
     settings: BTreeMap<String, SettingDef>,
     #[serde(default)]
     teardown: Teardown,
@@ -162,10 +164,12 @@ pub struct Addon {
     pub namespace: String,
     pub service_account: Option<String>,
     pub depends_on: Vec<String>,
+    /// Addons installed first when they are enabled, without needing them.
+    pub after: Vec<String>,
     pub settings: BTreeMap<String, SettingDef>,
     pub teardown: Teardown,
-    /// Argo CD sync wave: one more than the highest wave it depends on.
-    pub sync_wave: u32,
+    /// Install wave: one more than the highest wave it waits for.
+    pub wave: u32,
     pub values_template: Option<&'static str>,
     pub policy_template: Option<&'static str>,
     /// `(file name without .tera, template)`, sorted by file name.
@@ -173,6 +177,12 @@ pub struct Addon {
 }
 
 impl Addon {
+    /// What must be healthy before this addon is installed, when enabled:
+    /// its dependencies, then the addons it comes after.
+    pub fn waits_for(&self) -> impl Iterator<Item = &String> {
+        self.depends_on.iter().chain(&self.after)
+    }
+
     /// The addon gets an IAM role through EKS Pod Identity.
     pub fn has_identity(&self) -> bool {
         self.policy_template.is_some()
@@ -390,8 +400,9 @@ fn load_addon(folder: &'static Dir<'static>) -> Result<Addon, CatalogError> {
         if key == "enabled" {
             return Err(invalid("settings.enabled is reserved".into()));
         }
-        if let Some(default) = &def.default {
-            def.check(default)
+        // Checked as it would be for a cluster with a typical name.
+        if let Some(default) = def.default_for("terrace-us-east-1") {
+            def.check(&default)
                 .map_err(|e| invalid(format!("settings.{key}.default: {e}")))?;
         }
         if def.kind == SettingType::Enum && def.values.is_empty() {
@@ -447,9 +458,10 @@ fn load_addon(folder: &'static Dir<'static>) -> Result<Addon, CatalogError> {
         namespace: file.namespace,
         service_account: file.service_account,
         depends_on: file.depends_on,
+        after: file.after,
         settings: file.settings,
         teardown: file.teardown,
-        sync_wave: 0,
+        wave: 0,
         values_template,
         policy_template,
         manifest_templates,
@@ -496,14 +508,14 @@ fn check_teardown(
 }
 
 /// Sorts addons so each follows its dependencies (ties by name) and sets
-/// each one's sync wave.
+/// each one's install wave.
 fn order(mut pending: Vec<Addon>) -> Result<Vec<Addon>, CatalogError> {
     let known: BTreeSet<String> = pending.iter().map(|a| a.name.clone()).collect();
     for addon in &pending {
-        if let Some(missing) = addon.depends_on.iter().find(|d| !known.contains(*d)) {
+        if let Some(missing) = addon.waits_for().find(|d| !known.contains(*d)) {
             return Err(CatalogError::Invalid {
                 addon: addon.name.clone(),
-                message: format!("depends_on: no addon named {missing:?}"),
+                message: format!("depends_on/after: no addon named {missing:?}"),
             });
         }
     }
@@ -513,19 +525,18 @@ fn order(mut pending: Vec<Addon>) -> Result<Vec<Addon>, CatalogError> {
     while !pending.is_empty() {
         let ready = pending
             .iter()
-            .position(|a| a.depends_on.iter().all(|d| waves.contains_key(d)))
+            .position(|a| a.waits_for().all(|d| waves.contains_key(d)))
             .ok_or_else(|| CatalogError::Cycle(pending[0].name.clone()))?;
         let mut addon = pending.remove(ready);
-        addon.sync_wave = addon
-            .depends_on
-            .iter()
+        addon.wave = addon
+            .waits_for()
             .map(|d| waves[d] + 1)
             .max()
             .unwrap_or(0);
-        waves.insert(addon.name.clone(), addon.sync_wave);
+        waves.insert(addon.name.clone(), addon.wave);
         ordered.push(addon);
     }
-    ordered.sort_by_key(|a| a.sync_wave);
+    ordered.sort_by_key(|a| a.wave);
     Ok(ordered)
 }
 
@@ -538,10 +549,39 @@ mod tests {
         let catalog = Catalog::embedded().expect("embedded catalog is valid");
         assert!(catalog.get("argocd").is_some());
         for addon in catalog.iter() {
-            for dep in &addon.depends_on {
-                assert!(catalog.get(dep).unwrap().sync_wave < addon.sync_wave);
+            for dep in addon.waits_for() {
+                assert!(catalog.get(dep).unwrap().wave < addon.wave);
             }
         }
+    }
+
+    #[test]
+    fn load_balancer_controller_comes_before_every_other_chart() {
+        // Its Service webhook rejects new Services until it is Ready.
+        let catalog = Catalog::embedded().unwrap();
+        let lbc = catalog.get("aws-load-balancer-controller").unwrap();
+        for addon in catalog.iter() {
+            if addon.kind == Kind::Helm && addon.name != lbc.name {
+                assert!(
+                    addon.waits_for().any(|d| *d == lbc.name),
+                    "{} does not wait for {}",
+                    addon.name,
+                    lbc.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn after_orders_without_requiring() {
+        let mut late = stub("late", &[]);
+        late.after = vec!["first".into()];
+        let ordered = order(vec![late, stub("first", &[])]).unwrap();
+        let got: Vec<_> = ordered
+            .iter()
+            .map(|a| (a.name.as_str(), a.wave))
+            .collect();
+        assert_eq!(got, [("first", 0), ("late", 1)]);
     }
 
     fn stub(name: &str, deps: &[&str]) -> Addon {
@@ -554,9 +594,10 @@ mod tests {
             namespace: name.into(),
             service_account: None,
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            after: vec![],
             settings: BTreeMap::new(),
             teardown: Teardown::default(),
-            sync_wave: 0,
+            wave: 0,
             values_template: None,
             policy_template: None,
             manifest_templates: vec![],
@@ -574,7 +615,7 @@ mod tests {
         .unwrap();
         let got: Vec<_> = ordered
             .iter()
-            .map(|a| (a.name.as_str(), a.sync_wave))
+            .map(|a| (a.name.as_str(), a.wave))
             .collect();
         assert_eq!(got, [("a", 0), ("b", 1), ("d", 1), ("c", 2)]);
     }

@@ -401,6 +401,10 @@ impl Up<'_> {
             let outputs = Outputs {
                 vpc_id: value("vpc_id")?,
                 certificate_arns,
+                external_dns_zone_ids: outputs
+                    .get("external_dns_zone_ids")
+                    .and_then(|o| serde_json::from_value(o.value.clone()).ok())
+                    .unwrap_or_default(),
             };
             let revoked = vpc::close_default_security_group(&self.aws, &outputs.vpc_id).await?;
             if revoked > 0 {

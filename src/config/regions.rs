@@ -3,6 +3,11 @@
 //! A fixed list, because `render` must work offline; `preflight` asks the
 //! account whether an opt-in region is enabled.
 
+/// Availability zone IDs where EKS refuses control-plane subnets (EKS user
+/// guide, subnet requirements; the same list eksctl avoids). By ID because
+/// the zone *name* behind an ID differs per account.
+pub const EKS_UNSUPPORTED_ZONE_IDS: &[&str] = &["use1-az3", "usw1-az2", "cac1-az3"];
+
 /// One AWS commercial region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Region {

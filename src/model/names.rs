@@ -25,6 +25,7 @@ pub struct EventRules {
     pub rebalance: String,
     pub instance_state_change: String,
     pub scheduled_change: String,
+    pub capacity_reservation: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -72,6 +73,7 @@ impl Names {
                 rebalance: n("rebalance"),
                 instance_state_change: n("instance-state-change"),
                 scheduled_change: n("scheduled-change"),
+                capacity_reservation: n("capacity-reservation"),
             },
             cluster_log_group: format!("/aws/eks/{cluster}/cluster"),
             flow_log_group: format!("/aws/vpc/{cluster}/flow-logs"),
@@ -120,6 +122,11 @@ impl Names {
             l(
                 "EventBridge rule name",
                 &self.event_rules.scheduled_change,
+                EVENT_RULE_MAX,
+            ),
+            l(
+                "EventBridge rule name",
+                &self.event_rules.capacity_reservation,
                 EVENT_RULE_MAX,
             ),
             l(

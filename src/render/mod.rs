@@ -49,6 +49,8 @@ pub struct Outputs {
     /// The certificates Terraform issued, one per DNS zone (in zone order);
     /// empty when it issued none.
     pub certificate_arns: Vec<String>,
+    /// The hosted zones ExternalDNS may change; empty without zones.
+    pub external_dns_zone_ids: Vec<String>,
 }
 
 impl Outputs {
@@ -57,6 +59,7 @@ impl Outputs {
         Outputs {
             vpc_id: format!("{PLACEHOLDER_PREFIX}vpc_id>"),
             certificate_arns: vec![format!("{PLACEHOLDER_PREFIX}certificate_arns>")],
+            external_dns_zone_ids: vec![format!("{PLACEHOLDER_PREFIX}external_dns_zone_ids>")],
         }
     }
 }
@@ -286,6 +289,10 @@ fn base_context(spec: &ClusterSpec, outputs: &Outputs, enabled: &[&Addon]) -> te
         &enabled.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
     );
     ctx.insert("ami_type", spec.system_nodes.ami_type());
+    ctx.insert(
+        "eks_unsupported_zone_ids",
+        crate::config::regions::EKS_UNSUPPORTED_ZONE_IDS,
+    );
     ctx
 }
 
@@ -298,7 +305,6 @@ fn addon_context(base: &tera::Context, spec: &ClusterSpec, addon: &Addon) -> ter
             "ident": addon.ident(),
             "namespace": addon.namespace,
             "service_account": addon.service_account,
-            "sync_wave": addon.sync_wave,
             "chart": addon.chart,
             "manifest": addon.manifest,
         }),

@@ -138,7 +138,8 @@ impl Printer {
                             "manifest": a.manifest,
                             "namespace": a.namespace,
                             "depends_on": a.depends_on,
-                            "sync_wave": a.sync_wave,
+                            "after": a.after,
+                            "wave": a.wave,
                             "identity": a.has_identity(),
                             "settings": a.settings.iter().map(|(k, d)| (k.clone(), json!({
                                 "allowed": d.allowed(), "default": d.default, "help": d.help,

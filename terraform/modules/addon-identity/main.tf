@@ -3,7 +3,7 @@ data "aws_caller_identity" "current" {}
 data "aws_iam_policy_document" "assume" {
   statement {
     # TagSession lets Pod Identity attach the cluster, namespace and service
-    # account as session tags, usable in ABAC conditions.
+    # account as session tags, which the conditions below check.
     actions = ["sts:AssumeRole", "sts:TagSession"]
 
     principals {
@@ -15,6 +15,27 @@ data "aws_iam_policy_document" "assume" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [data.aws_caller_identity.current.account_id]
+    }
+
+    # Pod Identity sets these session tags itself: only this cluster's
+    # association for this namespace and service account can assume the role,
+    # not any association in the account that names its ARN.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/eks-cluster-name"
+      values   = [var.cluster_name]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/kubernetes-namespace"
+      values   = [var.namespace]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/kubernetes-service-account"
+      values   = [var.service_account]
     }
   }
 }

@@ -22,6 +22,9 @@ locals {
   ]
 
   managed_policy_arn = "arn:${local.partition}:iam::aws:policy"
+
+  # The add-on installs its controller in kube-system under this account.
+  ebs_csi_service_account = "ebs-csi-controller-sa"
 }
 
 # Control-plane IAM role
@@ -128,11 +131,22 @@ resource "aws_ec2_tag" "cluster_sg" {
   value       = each.value
 }
 
+# Managed add-ons run the version EKS names as the default for the cluster's
+# Kubernetes version, so changing kubernetes_version moves them too (after
+# the control plane: each add-on references the cluster).
+data "aws_eks_addon_version" "this" {
+  for_each = toset(["vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver"])
+
+  addon_name         = each.key
+  kubernetes_version = var.kubernetes_version
+}
+
 # Add-ons nodes need to become Ready; installed before the node group.
 
 resource "aws_eks_addon" "vpc_cni" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "vpc-cni"
+  addon_version               = data.aws_eks_addon_version.this["vpc-cni"].version
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 }
@@ -140,6 +154,7 @@ resource "aws_eks_addon" "vpc_cni" {
 resource "aws_eks_addon" "kube_proxy" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "kube-proxy"
+  addon_version               = data.aws_eks_addon_version.this["kube-proxy"].version
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 }
@@ -147,6 +162,7 @@ resource "aws_eks_addon" "kube_proxy" {
 resource "aws_eks_addon" "pod_identity_agent" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "eks-pod-identity-agent"
+  addon_version               = data.aws_eks_addon_version.this["eks-pod-identity-agent"].version
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 }
@@ -175,7 +191,9 @@ resource "aws_iam_role_policy_attachment" "node" {
     # vpc-cni runs with the node's credentials: it must assign pod IPs before
     # the Pod Identity agent can serve any credentials.
     "AmazonEKS_CNI_Policy",
-    "AmazonEC2ContainerRegistryReadOnly",
+    # Nodes only pull images; ReadOnly would also let them list and describe
+    # every repository in the account.
+    "AmazonEC2ContainerRegistryPullOnly",
     # Shell access through Session Manager instead of SSH keys and open ports.
     "AmazonSSMManagedInstanceCore",
   ])
@@ -231,7 +249,7 @@ resource "aws_eks_node_group" "system" {
   cluster_name    = aws_eks_cluster.this.name
   node_group_name = var.node_group_name
   node_role_arn   = aws_iam_role.node.arn
-  subnet_ids      = var.subnet_ids
+  subnet_ids      = var.node_subnet_ids
   version         = var.kubernetes_version
   ami_type        = var.ami_type
   capacity_type   = "ON_DEMAND"
@@ -280,6 +298,7 @@ resource "aws_eks_node_group" "system" {
 resource "aws_eks_addon" "coredns" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "coredns"
+  addon_version               = data.aws_eks_addon_version.this["coredns"].version
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 
@@ -320,6 +339,25 @@ data "aws_iam_policy_document" "ebs_csi_assume" {
       variable = "aws:SourceAccount"
       values   = [data.aws_caller_identity.current.account_id]
     }
+
+    # Session tags Pod Identity sets: only this cluster's EBS CSI controller.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/eks-cluster-name"
+      values   = [var.cluster_name]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/kubernetes-namespace"
+      values   = ["kube-system"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/kubernetes-service-account"
+      values   = [local.ebs_csi_service_account]
+    }
   }
 }
 
@@ -336,12 +374,13 @@ resource "aws_iam_role_policy_attachment" "ebs_csi" {
 resource "aws_eks_addon" "ebs_csi" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "aws-ebs-csi-driver"
+  addon_version               = data.aws_eks_addon_version.this["aws-ebs-csi-driver"].version
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 
   pod_identity_association {
     role_arn        = aws_iam_role.ebs_csi.arn
-    service_account = "ebs-csi-controller-sa"
+    service_account = local.ebs_csi_service_account
   }
 
   # k8sTagClusterId makes the driver tag volumes kubernetes.io/cluster/<name>;

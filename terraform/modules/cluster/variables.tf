@@ -8,6 +8,16 @@ variable "cluster_name" {
   }
 }
 
+variable "node_subnet_ids" {
+  description = "Subnets of the system node group: the private subnets, passed once they route to the internet so nodes can join."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.node_subnet_ids) >= 1
+    error_message = "node_subnet_ids needs at least one subnet."
+  }
+}
+
 variable "kubernetes_version" {
   description = "Kubernetes minor version of the control plane and the system node group, e.g. \"1.33\"."
   type        = string

@@ -21,6 +21,10 @@ locals {
       source      = "aws.health"
       detail_type = "AWS Health Event"
     }
+    capacity_reservation = {
+      source      = "aws.ec2"
+      detail_type = "EC2 Capacity Reservation Instance Interruption Warning"
+    }
   }
 }
 
@@ -46,7 +50,9 @@ resource "aws_iam_role_policy_attachment" "node" {
   for_each = toset([
     "AmazonEKSWorkerNodePolicy",
     "AmazonEKS_CNI_Policy",
-    "AmazonEC2ContainerRegistryReadOnly",
+    # Nodes only pull images; ReadOnly would also let them list and describe
+    # every repository in the account.
+    "AmazonEC2ContainerRegistryPullOnly",
     "AmazonSSMManagedInstanceCore",
   ])
 

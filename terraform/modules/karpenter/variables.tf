@@ -35,6 +35,7 @@ variable "event_rule_names" {
     rebalance             = string
     instance_state_change = string
     scheduled_change      = string
+    capacity_reservation  = string
   })
 
   validation {

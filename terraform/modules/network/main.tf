@@ -4,9 +4,15 @@ data "aws_caller_identity" "current" {}
 
 # Opt-in zones (Local Zones, Wavelength) lack EKS and NAT support, so only the
 # region's standard zones are candidates.
+#
+# Zone IDs EKS refuses are left out. This does not move an existing cluster's
+# subnets: EKS would have refused to create a cluster with a subnet in one of
+# them, so for every cluster that exists the first az_count names are the same
+# with or without the exclusion.
 data "aws_availability_zones" "available" {
-  #checkov:skip=CKV_AWS_394:Zones are discovered so a region alone describes a cluster (no per-region zone list to maintain); only the first az_count zones by name are used, so a zone AWS adds later (a new letter, sorted last) does not change the selection.
-  state = "available"
+  #checkov:skip=CKV_AWS_394:Zones are discovered so a region alone describes a cluster (no per-region zone list to maintain); only the first az_count eligible zones by name are used (zone IDs EKS refuses excluded), so a zone AWS adds later (a new letter, sorted last) does not change the selection.
+  state            = "available"
+  exclude_zone_ids = var.excluded_zone_ids
 
   filter {
     name   = "opt-in-status"
@@ -41,7 +47,7 @@ resource "aws_vpc" "this" {
   lifecycle {
     precondition {
       condition     = length(data.aws_availability_zones.available.names) >= var.az_count
-      error_message = "The region has fewer standard availability zones than az_count."
+      error_message = "The region has fewer standard availability zones that EKS supports than az_count."
     }
   }
 }
@@ -209,10 +215,14 @@ data "aws_iam_policy_document" "flow_logs" {
     resources = ["${aws_cloudwatch_log_group.flow_logs.arn}:*"]
   }
 
+  # DescribeLogGroups takes no resource-level permission (the service
+  # authorization reference names no resource type for it, and parliament,
+  # built from that reference, requires "*"): a log-group ARN would grant
+  # nothing. It returns log group names and settings, no log data.
   statement {
     sid       = "FindLogGroup"
     actions   = ["logs:DescribeLogGroups"]
-    resources = ["arn:${data.aws_partition.current.partition}:logs:*:${data.aws_caller_identity.current.account_id}:log-group:*"]
+    resources = ["*"]
   }
 }
 

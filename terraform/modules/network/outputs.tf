@@ -23,6 +23,13 @@ output "private_subnet_ids" {
   value       = aws_subnet.private[*].id
 }
 
+output "routed_private_subnet_ids" {
+  description = "The private subnets, available only once their route to the NAT gateway exists: nodes launched earlier could not pull images or reach AWS APIs."
+  value       = aws_subnet.private[*].id
+
+  depends_on = [aws_route.private_nat, aws_route_table_association.private]
+}
+
 output "nat_public_ips" {
   description = "Public IPs of the NAT gateways (the cluster's egress addresses)."
   value       = aws_eip.nat[*].public_ip

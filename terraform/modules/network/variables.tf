@@ -32,6 +32,17 @@ variable "az_count" {
   }
 }
 
+variable "excluded_zone_ids" {
+  description = "Availability zone IDs never used (EKS refuses control-plane subnets there); by ID because the name behind an ID differs per account."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.excluded_zone_ids : can(regex("^[a-z]+[0-9]+-az[0-9]+$", id))])
+    error_message = "excluded_zone_ids must be zone IDs like use1-az3."
+  }
+}
+
 variable "nat" {
   description = "NAT layout: \"single\" (one NAT gateway, cheaper) or \"per-az\" (one per AZ, survives an AZ outage)."
   type        = string

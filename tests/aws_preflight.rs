@@ -38,7 +38,7 @@ fn check<'a>(report: &'a PreflightReport, name: &str) -> &'a preflight::Check {
         .unwrap_or_else(|| panic!("no check {name} in {report:#?}"))
 }
 
-const ALL: [&str; 8] = [
+const ALL: [&str; 9] = [
     "caller identity",
     "region",
     "availability zones",
@@ -47,6 +47,7 @@ const ALL: [&str; 8] = [
     "elastic IPs",
     "VPCs",
     "terraform",
+    "EC2 Spot service-linked role",
 ];
 
 #[tokio::test]
@@ -259,4 +260,48 @@ async fn dns_zones_must_exist_and_be_public() {
     // No zones configured: nothing to check.
     let report = terrace::cluster::preflight_report(&spec("us-east-1"), &aws, terraform()).await;
     assert!(report.checks.iter().all(|c| c.name != "DNS zones"));
+}
+
+#[tokio::test]
+async fn a_missing_spot_role_refuses_only_with_karpenter() {
+    terrace::tls::install_crypto_provider();
+    let account = moto::account().await;
+    let config = account.sdk_config("us-east-1").await;
+    aws_sdk_iam::Client::new(&config)
+        .delete_role()
+        .role_name(preflight::SPOT_ROLE)
+        .send()
+        .await
+        .unwrap();
+    let aws = Aws::from_config(config);
+    let report = preflight::run(&spec("us-east-1"), &aws, &Terraform::find()).await;
+    let spot = check(&report, "EC2 Spot service-linked role");
+    assert!(!spot.passed, "{spot:?}");
+    assert!(spot.detail.contains("AWSServiceRoleForEC2Spot"), "{spot:?}");
+    assert!(
+        spot.remedy
+            .as_deref()
+            .unwrap()
+            .contains("--aws-service-name spot.amazonaws.com"),
+        "{spot:?}"
+    );
+    assert!(report.refusal().unwrap().failed.contains("EC2 Spot"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("terrace.yaml"),
+        "defaults:\n  addons: { karpenter: { enabled: false } }\n",
+    )
+    .unwrap();
+    let without = config::load(&Request {
+        config: Some(tmp.path().join("terrace.yaml")),
+        region: "us-east-1".into(),
+        name: None,
+    })
+    .unwrap();
+    let report = preflight::run(&without, &aws, &Terraform::find()).await;
+    assert!(
+        report.checks.iter().all(|c| c.name != "EC2 Spot service-linked role"),
+        "{report:#?}"
+    );
 }

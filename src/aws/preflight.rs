@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::{Aws, sdk_message};
-use crate::config::{ClusterSpec, Nat};
+use crate::config::regions::EKS_UNSUPPORTED_ZONE_IDS;
+use crate::config::{ClusterSpec, Nat, version_step};
 use crate::model::tags::{TAG_CLUSTER, TAG_MANAGED_BY, owned_by_terrace};
 
 /// AWS's default VPCs-per-region quota, assumed because the quota itself
@@ -20,6 +21,10 @@ pub const DEFAULT_VPC_QUOTA: usize = 5;
 /// refuses API calls, so it cannot say so itself. Terrace only supports the
 /// commercial partition, where us-east-1 is always enabled.
 const CONTROL_REGION: &str = "us-east-1";
+
+/// The EC2 Spot service-linked role, and the service it is linked to.
+pub const SPOT_ROLE: &str = "AWSServiceRoleForEC2Spot";
+const SPOT_SERVICE: &str = "spot.amazonaws.com";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
@@ -100,16 +105,19 @@ pub struct Refused {
 /// the local Terraform binary, made by the caller, which found it: this
 /// module only talks to AWS.
 pub async fn run(spec: &ClusterSpec, aws: &Aws, terraform: Check) -> PreflightReport {
-    let ((identity, account), region, azs, cluster, roles, eips, vpcs) = futures::join!(
+    let ((identity, account), region, azs, (cluster, version), roles, eips, vpcs, spot) = futures::join!(
         identity(aws),
         region(aws, &spec.region),
         availability_zones(aws, spec.network.azs),
-        cluster_name(aws, &spec.name),
+        cluster_name(aws, &spec.name, &spec.kubernetes_version),
         iam_roles(aws, spec),
         elastic_ips(aws, spec),
         vpcs(aws, &spec.name),
+        spot_role(aws, spec.addon_enabled("karpenter")),
     );
-    let checks = vec![identity, region, azs, cluster, roles, eips, vpcs, terraform];
+    let mut checks = vec![identity, region, azs, cluster, roles, eips, vpcs, terraform];
+    checks.extend(version);
+    checks.extend(spot);
     PreflightReport {
         cluster: spec.name.clone(),
         region: spec.region.clone(),
@@ -192,13 +200,13 @@ fn region_check(region: &str, opt_in: Option<&str>) -> Check {
 async fn availability_zones(aws: &Aws, needed: u32) -> Check {
     const NAME: &str = "availability zones";
     let out = aws.ec2().describe_availability_zones().send().await;
-    let zones: Vec<String> = match out {
+    let zones: Vec<(String, String)> = match out {
         Ok(out) => out
             .availability_zones()
             .iter()
             .filter(|z| z.state().is_some_and(|s| s.as_str() == "available"))
             .filter(|z| z.zone_type().is_none_or(|t| t == "availability-zone"))
-            .filter_map(|z| z.zone_name().map(str::to_string))
+            .filter_map(|z| Some((z.zone_name()?.to_string(), z.zone_id().unwrap_or_default().to_string())))
             .collect(),
         Err(e) => {
             return Check::fail(
@@ -208,12 +216,33 @@ async fn availability_zones(aws: &Aws, needed: u32) -> Check {
             );
         }
     };
-    let detail = format!(
-        "{} available ({}), {needed} needed",
-        zones.len(),
-        zones.join(", ")
+    zone_check(&zones, needed)
+}
+
+/// Enough of `zones` (name, zone ID) outside the zone IDs EKS refuses.
+fn zone_check(zones: &[(String, String)], needed: u32) -> Check {
+    const NAME: &str = "availability zones";
+    let (excluded, eligible): (Vec<_>, Vec<_>) = zones
+        .iter()
+        .partition(|(_, id)| EKS_UNSUPPORTED_ZONE_IDS.contains(&id.as_str()));
+    let names = |zs: &[&(String, String)]| {
+        zs.iter()
+            .map(|(name, id)| format!("{name} ({id})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut detail = format!(
+        "{} eligible ({}), {needed} needed",
+        eligible.len(),
+        names(&eligible)
     );
-    if zones.len() >= needed as usize {
+    if !excluded.is_empty() {
+        detail.push_str(&format!(
+            "; not used: {} (EKS refuses control-plane subnets there)",
+            names(&excluded)
+        ));
+    }
+    if eligible.len() >= needed as usize {
         Check::pass(NAME, detail)
     } else {
         Check::fail(
@@ -221,45 +250,70 @@ async fn availability_zones(aws: &Aws, needed: u32) -> Check {
             detail,
             format!(
                 "set network.azs to {} or fewer in terrace.yaml",
-                zones.len()
+                eligible.len()
             ),
         )
     }
 }
 
-async fn cluster_name(aws: &Aws, name: &str) -> Check {
+/// The name check, and for a cluster that is already Terrace's, whether
+/// EKS can move it to `wanted` Kubernetes version in one update.
+async fn cluster_name(aws: &Aws, name: &str, wanted: &str) -> (Check, Option<Check>) {
     const NAME: &str = "cluster name";
     match aws.eks().describe_cluster().name(name).send().await {
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) =>
         {
-            Check::pass(NAME, format!("no EKS cluster named {name} yet"))
+            (Check::pass(NAME, format!("no EKS cluster named {name} yet")), None)
         }
-        Err(e) => Check::fail(
-            NAME,
-            format!("cannot look up EKS cluster {name}: {}", sdk_message(&e)),
-            "allow eks:DescribeCluster for this identity",
+        Err(e) => (
+            Check::fail(
+                NAME,
+                format!("cannot look up EKS cluster {name}: {}", sdk_message(&e)),
+                "allow eks:DescribeCluster for this identity",
+            ),
+            None,
         ),
         Ok(out) => {
             let owned = out.cluster().and_then(|c| c.tags()).is_some_and(|tags| {
                 owned_by_terrace(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), name)
             });
             if owned {
-                Check::pass(
-                    NAME,
-                    format!("EKS cluster {name} exists and is Terrace's; up will reconcile it"),
+                let live = out.cluster().and_then(|c| c.version());
+                (
+                    Check::pass(
+                        NAME,
+                        format!("EKS cluster {name} exists and is Terrace's; up will reconcile it"),
+                    ),
+                    live.map(|live| version_check(live, wanted)),
                 )
             } else {
-                Check::fail(
+                let refused = Check::fail(
                     NAME,
                     format!(
                         "an EKS cluster named {name} exists that Terrace does not own (no {TAG_MANAGED_BY}=terrace and {TAG_CLUSTER}={name} tags)"
                     ),
                     "choose another name with --name (or clusters[].name in terrace.yaml), or delete that cluster if it is abandoned",
-                )
+                );
+                (refused, None)
             }
         }
+    }
+}
+
+/// Refused before Terraform runs: EKS would reject the update half way
+/// through an apply.
+fn version_check(live: &str, wanted: &str) -> Check {
+    const NAME: &str = "Kubernetes version";
+    match version_step(live, wanted) {
+        Ok(()) if live == wanted => Check::pass(NAME, format!("{live}, unchanged")),
+        Ok(()) => Check::pass(NAME, format!("{live} → {wanted}, one minor version")),
+        Err(message) => Check::fail(
+            NAME,
+            format!("kubernetes_version {wanted}: {message}"),
+            "upgrade one minor version per `terrace cluster up`",
+        ),
     }
 }
 
@@ -349,6 +403,38 @@ async fn iam_roles(aws: &Aws, spec: &ClusterSpec) -> Check {
             ),
         )
     }
+}
+
+/// The account-wide role EC2 needs to launch Spot instances. Without it
+/// every Spot request Karpenter makes fails and it silently falls back to
+/// on-demand. Only checked with Karpenter enabled; preflight creates nothing,
+/// so the remedy is one command.
+async fn spot_role(aws: &Aws, karpenter: bool) -> Option<Check> {
+    const NAME: &str = "EC2 Spot service-linked role";
+    if !karpenter {
+        return None;
+    }
+    let remedy = format!(
+        "create it once per account: aws iam create-service-linked-role --aws-service-name {SPOT_SERVICE}"
+    );
+    Some(match aws.iam().get_role().role_name(SPOT_ROLE).send().await {
+        Ok(_) => Check::pass(NAME, format!("{SPOT_ROLE} exists")),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            Check::fail(
+                NAME,
+                format!("{SPOT_ROLE} is missing: Karpenter's Spot launches would fail and fall back to on-demand"),
+                remedy,
+            )
+        }
+        Err(e) => Check::fail(
+            NAME,
+            format!("cannot read {SPOT_ROLE}: {}", sdk_message(&e)),
+            format!("allow iam:GetRole on it, or {remedy}"),
+        ),
+    })
 }
 
 fn is_ours(tags: &[aws_sdk_ec2::types::Tag], cluster: &str) -> bool {
@@ -563,6 +649,37 @@ mod tests {
                 .contains("enable-region --region-name ap-east-1")
         );
         assert!(!region_check("xx-east-1", None).passed);
+    }
+
+    #[test]
+    fn kubernetes_version_moves_one_minor_at_a_time() {
+        assert!(version_check("1.33", "1.33").passed);
+        assert!(version_check("1.33", "1.34").passed);
+        let jump = version_check("1.32", "1.34");
+        assert!(!jump.passed);
+        assert!(jump.detail.contains("set kubernetes_version to 1.33"), "{jump:?}");
+    }
+
+    #[test]
+    fn zones_eks_refuses_do_not_count() {
+        let zones: Vec<(String, String)> = [
+            ("us-east-1a", "use1-az6"),
+            ("us-east-1b", "use1-az3"),
+            ("us-east-1c", "use1-az1"),
+        ]
+        .iter()
+        .map(|(n, i)| (n.to_string(), i.to_string()))
+        .collect();
+        let ok = zone_check(&zones, 2);
+        assert!(ok.passed, "{ok:?}");
+        assert!(ok.detail.contains("2 eligible"), "{}", ok.detail);
+        assert!(ok.detail.contains("us-east-1b (use1-az3)"), "{}", ok.detail);
+        let short = zone_check(&zones, 3);
+        assert!(!short.passed);
+        assert!(
+            short.remedy.as_deref().unwrap().contains("network.azs to 2"),
+            "{short:?}"
+        );
     }
 
     #[test]

@@ -178,3 +178,54 @@ impl ConfigError {
         }
     }
 }
+
+/// Refuses a `wanted` Kubernetes version that EKS cannot reach from `live`
+/// in one update: a downgrade, or a jump of more than one minor version.
+/// The error names the steps to take.
+pub fn version_step(live: &str, wanted: &str) -> Result<(), String> {
+    let parse = |v: &str| -> Option<(u32, u32)> {
+        let (major, minor) = v.split_once('.')?;
+        Some((major.parse().ok()?, minor.parse().ok()?))
+    };
+    let (Some((live_major, live_minor)), Some((major, minor))) = (parse(live), parse(wanted))
+    else {
+        return Ok(());
+    };
+    if (major, minor) == (live_major, live_minor) {
+        return Ok(());
+    }
+    if major != live_major || minor < live_minor {
+        return Err(format!(
+            "the cluster runs Kubernetes {live} and EKS cannot downgrade it to {wanted}; set kubernetes_version back to {live}"
+        ));
+    }
+    if minor == live_minor + 1 {
+        return Ok(());
+    }
+    let steps: Vec<String> = (live_minor + 1..=minor)
+        .map(|m| format!("{major}.{m}"))
+        .collect();
+    Err(format!(
+        "the cluster runs Kubernetes {live} and EKS upgrades one minor version at a time; set kubernetes_version to {} and run `terrace cluster up` once per step ({live} → {})",
+        steps[0],
+        steps.join(" → ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_minor_version_at_a_time() {
+        assert!(version_step("1.33", "1.33").is_ok());
+        assert!(version_step("1.33", "1.34").is_ok());
+        let err = version_step("1.32", "1.35").unwrap_err();
+        assert!(err.contains("set kubernetes_version to 1.33"), "{err}");
+        assert!(err.contains("1.32 → 1.33 → 1.34 → 1.35"), "{err}");
+        let err = version_step("1.34", "1.33").unwrap_err();
+        assert!(err.contains("cannot downgrade"), "{err}");
+        assert!(version_step("unknown", "1.33").is_ok());
+    }
+
+}

@@ -161,7 +161,9 @@ fn server() -> &'static Server {
     })
 }
 
-/// A fresh, empty emulated account.
+/// A fresh emulated account, empty but for the EC2 Spot service-linked
+/// role (as in any account that has launched Spot before), which `up`'s
+/// preflight requires with Karpenter enabled.
 pub async fn account() -> Account {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let server = server();
@@ -187,13 +189,25 @@ pub async fn account() -> Account {
         .expect("moto AssumeRole")
         .credentials
         .expect("credentials");
-    Account {
+    let account = Account {
         endpoint: server.endpoint.clone(),
         id,
         access_key_id: creds.access_key_id,
         secret_access_key: creds.secret_access_key,
         session_token: creds.session_token,
-    }
+    };
+    // moto names service-linked roles its own way; create the real name.
+    aws_sdk_iam::Client::new(&account.sdk_config("us-east-1").await)
+        .create_role()
+        .role_name(terrace::aws::preflight::SPOT_ROLE)
+        .path("/aws-service-role/spot.amazonaws.com/")
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"spot.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await
+        .expect("moto CreateRole for the Spot service-linked role");
+    account
 }
 
 /// The Python that runs the shim: the one moto is installed with, which

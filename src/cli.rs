@@ -235,6 +235,10 @@ pub struct UpArgs {
     #[arg(long, conflicts_with = "stop_after")]
     pub dry_run: bool,
 
+    /// Let the plan replace or destroy the EKS cluster, its VPC, KMS key or node group (refused under --yes without it)
+    #[arg(long)]
+    pub allow_replace: bool,
+
     /// Stop once this phase is done (e.g. `outputs`: the infrastructure without the operator stack)
     #[arg(long, value_enum, value_name = "PHASE")]
     pub stop_after: Option<StopAfter>,

@@ -383,6 +383,83 @@ async fn ctrl_c_during_apply_stops_terraform_cleanly_and_the_next_up_resumes() {
     );
 }
 
+/// The cluster's VPCs in the account, by CIDR.
+async fn cluster_vpc_cidrs(account: &Account) -> Vec<String> {
+    use aws_sdk_ec2::types::Filter;
+    let ec2 = aws_sdk_ec2::Client::new(&account.sdk_config(REGION).await);
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(
+            Filter::builder()
+                .name("tag:terrace.dev/cluster")
+                .values(CLUSTER)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    vpcs.vpcs()
+        .iter()
+        .filter_map(|v| v.cidr_block().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_that_replaces_the_cluster_is_refused_under_yes_and_version_jumps_before_terraform() {
+    terrace::tls::install_crypto_provider();
+    let machine = Machine::new(support::moto::account_with_eks_shim().await);
+    let config = machine.dir.path().join("terrace.yaml");
+    let up = [
+        "--output", "json", "cluster", "up", "--region", REGION, "--yes", "--stop-after",
+        "terraform",
+    ];
+    std::fs::write(&config, "defaults:\n  kubernetes_version: \"1.32\"\n").unwrap();
+    let first = machine.run(&up);
+    assert_eq!(first.status.code(), Some(0), "{}", show(&first));
+    assert_eq!(cluster_vpc_cidrs(&machine.account).await, ["10.0.0.0/16"]);
+
+    // A new CIDR replaces the VPC, its subnets and so the cluster.
+    std::fs::write(
+        &config,
+        "defaults:\n  kubernetes_version: \"1.32\"\n  network: { cidr: 10.1.0.0/16 }\n",
+    )
+    .unwrap();
+    let refused = machine.run(&up);
+    assert_eq!(refused.status.code(), Some(2), "{}", show(&refused));
+    let (events, _) = parse(&refused);
+    assert!(!applied(&events), "nothing is applied: {}", show(&refused));
+    let error = events.iter().find(|e| e["event"] == "error").expect("an error event");
+    let problem = error["problems"][0].as_str().unwrap();
+    for needle in [
+        "--allow-replace",
+        "replace module.network.aws_vpc.this (VPC)",
+        "nothing was changed",
+    ] {
+        assert!(problem.contains(needle), "{needle:?} in {problem}");
+    }
+    assert_eq!(
+        cluster_vpc_cidrs(&machine.account).await,
+        ["10.0.0.0/16"],
+        "the live VPC is untouched"
+    );
+
+    // Two minor versions at once: refused by preflight, before Terraform.
+    std::fs::write(&config, "defaults:\n  kubernetes_version: \"1.34\"\n").unwrap();
+    let jump = machine.run(&up);
+    assert_eq!(jump.status.code(), Some(3), "{}", show(&jump));
+    let (events, summary) = parse(&jump);
+    assert_eq!(outcome(&summary, "terraform"), "absent", "{}", show(&jump));
+    let check = events
+        .iter()
+        .find(|e| e["check"]["name"] == "Kubernetes version")
+        .unwrap_or_else(|| panic!("no version check: {}", show(&jump)));
+    let detail = check["check"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("set kubernetes_version to 1.33") && detail.contains("1.32 → 1.33 → 1.34"),
+        "{detail}"
+    );
+}
+
 #[tokio::test]
 async fn a_terraform_failure_exits_1_in_its_own_words_and_the_journal_says_where() {
     terrace::tls::install_crypto_provider();

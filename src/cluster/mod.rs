@@ -5,6 +5,7 @@
 
 mod connect;
 mod down;
+pub mod guard;
 pub mod journal;
 pub mod lock;
 mod pipeline;
@@ -97,6 +98,8 @@ pub enum ClusterError {
         /// The command that releases it.
         unlock: String,
     },
+    #[error(transparent)]
+    PlanJson(#[from] guard::PlanJsonError),
     #[error("stopped: the changes were not approved")]
     Declined,
     /// The ownership gate refused the target: nothing was touched.

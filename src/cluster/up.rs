@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::guard::{self, Verdict};
 use super::journal::{self, Section, Status};
 use super::pipeline::{JournalMode, OnInterrupt, PhaseReport, Pipeline, Started, start};
 use super::{Approval, ClusterError, connect, stale, verify};
@@ -22,6 +23,8 @@ use crate::terraform::{Backend, BinaryError, Changes, Interrupt, RunError, Runne
 pub struct UpOptions<'a> {
     pub request: Request,
     pub approval: Approval<'a>,
+    /// `--allow-replace`: the plan may replace the cluster's foundations.
+    pub allow_replace: bool,
     /// Stop after `terraform plan` and say what would change.
     pub dry_run: bool,
     /// Stop once this phase is done (`--stop-after`).
@@ -324,7 +327,7 @@ impl Up<'_> {
                 ));
                 return Ok(None);
             }
-            self.approve(&plan.changes).await?;
+            self.approve(&plan.changes, runner, plan_file).await?;
             Ok(Some(runner.apply(plan_file, reporter).await?))
         };
         let recorded = journal.lock().lock.clone();
@@ -338,13 +341,31 @@ impl Up<'_> {
             .ok_or(ClusterError::Internal("terraform is never skipped"))
     }
 
-    /// Asks to apply `changes`; a stop request while the question waits
-    /// ends the phase at once.
-    async fn approve(&self, c: &Changes) -> Result<(), ClusterError> {
-        let question = format!(
+    /// Asks to apply `changes`, after refusing (under `--yes`) or naming (at
+    /// a terminal) what the plan would replace among the resources a live
+    /// cluster cannot lose; a stop request while the question waits ends the
+    /// phase at once.
+    async fn approve(
+        &self,
+        c: &Changes,
+        runner: &Runner,
+        plan_file: &Path,
+    ) -> Result<(), ClusterError> {
+        let mut question = format!(
             "Terraform will add {}, change {} and destroy {} resources of {} in {}. Apply?",
             c.add, c.change, c.destroy, self.spec.name, self.spec.region
         );
+        let destructive =
+            guard::destructive_changes(&runner.show_plan(plan_file, self.reporter).await?)?;
+        let unattended = matches!(self.options.approval, Approval::Yes);
+        if let Verdict::Warn(warning) = guard::review(
+            &self.spec.name,
+            &destructive,
+            unattended,
+            self.options.allow_replace,
+        )? {
+            question = format!("{warning} {question}");
+        }
         let mut interrupt = self.options.interrupt.clone();
         let seen = interrupt.count();
         tokio::select! {

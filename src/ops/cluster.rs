@@ -41,6 +41,7 @@ pub async fn up(ctx: &Context, args: &UpArgs, show: &dyn Show) -> Result<Finishe
     let options = UpOptions {
         request: ctx.request(&args.cluster.region, args.cluster.name.as_deref()),
         approval,
+        allow_replace: args.allow_replace,
         dry_run: args.dry_run,
         stop_after: args.stop_after.map(|s| s.phase()),
         install,

@@ -252,6 +252,22 @@ impl Runner {
         Ok(())
     }
 
+    /// `terraform show -json plan_file`: the saved plan as JSON, for
+    /// deciding about it before it is applied.
+    pub async fn show_plan(
+        &self,
+        plan_file: &Path,
+        reporter: &dyn Reporter,
+    ) -> Result<String, RunError> {
+        let args = vec![
+            "show".to_string(),
+            "-no-color".into(),
+            "-json".into(),
+            plan_file.display().to_string(),
+        ];
+        Ok(self.run("show", args, reporter).await?.stdout)
+    }
+
     /// `terraform output -json`, by output name.
     pub async fn output(
         &self,

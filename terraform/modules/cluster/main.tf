@@ -131,22 +131,11 @@ resource "aws_ec2_tag" "cluster_sg" {
   value       = each.value
 }
 
-# Managed add-ons run the version EKS names as the default for the cluster's
-# Kubernetes version, so changing kubernetes_version moves them too (after
-# the control plane: each add-on references the cluster).
-data "aws_eks_addon_version" "this" {
-  for_each = toset(["vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver"])
-
-  addon_name         = each.key
-  kubernetes_version = var.kubernetes_version
-}
-
 # Add-ons nodes need to become Ready; installed before the node group.
 
 resource "aws_eks_addon" "vpc_cni" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "vpc-cni"
-  addon_version               = data.aws_eks_addon_version.this["vpc-cni"].version
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 }
@@ -154,7 +143,6 @@ resource "aws_eks_addon" "vpc_cni" {
 resource "aws_eks_addon" "kube_proxy" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "kube-proxy"
-  addon_version               = data.aws_eks_addon_version.this["kube-proxy"].version
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 }
@@ -162,7 +150,6 @@ resource "aws_eks_addon" "kube_proxy" {
 resource "aws_eks_addon" "pod_identity_agent" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "eks-pod-identity-agent"
-  addon_version               = data.aws_eks_addon_version.this["eks-pod-identity-agent"].version
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 }
@@ -298,7 +285,6 @@ resource "aws_eks_node_group" "system" {
 resource "aws_eks_addon" "coredns" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "coredns"
-  addon_version               = data.aws_eks_addon_version.this["coredns"].version
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 
@@ -374,7 +360,6 @@ resource "aws_iam_role_policy_attachment" "ebs_csi" {
 resource "aws_eks_addon" "ebs_csi" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "aws-ebs-csi-driver"
-  addon_version               = data.aws_eks_addon_version.this["aws-ebs-csi-driver"].version
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 

@@ -13,7 +13,8 @@ pub fn terrace_tags(cluster: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// An EKS cluster (ACTIVE at once in moto) with `tags`.
+/// An EKS cluster (ACTIVE at once in moto) with `tags`, at the default
+/// Kubernetes version (moto's own default is years old).
 pub async fn eks_cluster(account: &Account, region: &str, name: &str, tags: &[(&str, String)]) {
     let eks = aws_sdk_eks::Client::new(&account.sdk_config(region).await);
     let tags: HashMap<String, String> = tags
@@ -22,6 +23,7 @@ pub async fn eks_cluster(account: &Account, region: &str, name: &str, tags: &[(&
         .collect();
     eks.create_cluster()
         .name(name)
+        .version("1.34")
         .role_arn(format!("arn:aws:iam::{}:role/seed-cluster", account.id))
         .resources_vpc_config(aws_sdk_eks::types::VpcConfigRequest::builder().build())
         .set_tags(Some(tags))

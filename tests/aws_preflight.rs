@@ -90,7 +90,10 @@ async fn resources_terrace_already_owns_do_not_block_a_rerun() {
             .detail
             .contains("1 already Terrace's")
     );
-    assert_eq!(check(&report, "Kubernetes version").detail, "1.34, unchanged");
+    assert_eq!(
+        check(&report, "Kubernetes version").detail,
+        "1.34, unchanged"
+    );
 }
 
 #[tokio::test]
@@ -278,7 +281,12 @@ async fn a_missing_spot_role_refuses_only_with_karpenter() {
         .await
         .unwrap();
     let aws = Aws::from_config(config);
-    let report = preflight::run(&spec("us-east-1"), &aws, &Terraform::find()).await;
+    let report = preflight::run(
+        &spec("us-east-1"),
+        &aws,
+        terraform_check(&Terraform::find()),
+    )
+    .await;
     let spot = check(&report, "EC2 Spot service-linked role");
     assert!(!spot.passed, "{spot:?}");
     assert!(spot.detail.contains("AWSServiceRoleForEC2Spot"), "{spot:?}");
@@ -297,15 +305,18 @@ async fn a_missing_spot_role_refuses_only_with_karpenter() {
         "defaults:\n  addons: { karpenter: { enabled: false } }\n",
     )
     .unwrap();
-    let without = config::load(&Request {
+    let without = terrace::cluster::spec(&Request {
         config: Some(tmp.path().join("terrace.yaml")),
         region: "us-east-1".into(),
         name: None,
     })
     .unwrap();
-    let report = preflight::run(&without, &aws, &Terraform::find()).await;
+    let report = preflight::run(&without, &aws, terraform_check(&Terraform::find())).await;
     assert!(
-        report.checks.iter().all(|c| c.name != "EC2 Spot service-linked role"),
+        report
+            .checks
+            .iter()
+            .all(|c| c.name != "EC2 Spot service-linked role"),
         "{report:#?}"
     );
 }

@@ -292,7 +292,10 @@ fn invalid_namespace_label() {
     rejects(
         Some("defaults:\n  addons: { external-secrets: { namespace_label: secrets } }\n"),
         &["--region", "us-east-1"],
-        &["defaults.addons.external-secrets.namespace_label", "key=value"],
+        &[
+            "defaults.addons.external-secrets.namespace_label",
+            "key=value",
+        ],
     );
 }
 

@@ -405,12 +405,20 @@ async fn cluster_vpc_cidrs(account: &Account) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_plan_that_replaces_the_cluster_is_refused_under_yes_and_version_jumps_before_terraform() {
+async fn a_plan_that_replaces_the_cluster_is_refused_under_yes_and_version_jumps_before_terraform()
+{
     terrace::tls::install_crypto_provider();
     let machine = Machine::new(support::moto::account_with_eks_shim().await);
     let config = machine.dir.path().join("terrace.yaml");
     let up = [
-        "--output", "json", "cluster", "up", "--region", REGION, "--yes", "--stop-after",
+        "--output",
+        "json",
+        "cluster",
+        "up",
+        "--region",
+        REGION,
+        "--yes",
+        "--stop-after",
         "terraform",
     ];
     std::fs::write(&config, "defaults:\n  kubernetes_version: \"1.32\"\n").unwrap();
@@ -428,7 +436,10 @@ async fn a_plan_that_replaces_the_cluster_is_refused_under_yes_and_version_jumps
     assert_eq!(refused.status.code(), Some(2), "{}", show(&refused));
     let (events, _) = parse(&refused);
     assert!(!applied(&events), "nothing is applied: {}", show(&refused));
-    let error = events.iter().find(|e| e["event"] == "error").expect("an error event");
+    let error = events
+        .iter()
+        .find(|e| e["event"] == "error")
+        .expect("an error event");
     let problem = error["problems"][0].as_str().unwrap();
     for needle in [
         "--allow-replace",

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use terrace::config::{self, Request};
+use terrace::config::Request;
 use terrace::progress::Discard;
 use terrace::render::{self, Outputs, Tree};
 use terrace::terraform::{Backend, Runner, Terraform};
@@ -41,7 +41,9 @@ struct Block {
 fn is_action(s: &str) -> bool {
     s.split_once(':').is_some_and(|(service, name)| {
         !service.is_empty()
-            && service.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && service
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !name.is_empty()
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'*')
     })
@@ -108,7 +110,10 @@ fn role_policies(module: &Value, out: &mut Vec<(String, Value)>) {
 fn actions_of(statement: &Value) -> BTreeSet<String> {
     match &statement["Action"] {
         Value::String(a) => BTreeSet::from([a.clone()]),
-        Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
         _ => BTreeSet::new(),
     }
 }
@@ -138,7 +143,10 @@ async fn applied_state(work: &Path, tree: &Tree) -> Value {
     let rc = support::terraform::cli_config(work.parent().unwrap());
     let mut env: Vec<(String, String)> = account.env(REGION);
     env.push(("TF_CLI_CONFIG_FILE".into(), rc.display().to_string()));
-    env.push(("TF_DATA_DIR".into(), work.join("tfdata").display().to_string()));
+    env.push((
+        "TF_DATA_DIR".into(),
+        work.join("tfdata").display().to_string(),
+    ));
     let mut runner = Runner::new(terraform.clone(), work);
     for (key, value) in &env {
         runner = runner.with_env(key, value);
@@ -168,7 +176,7 @@ async fn applied_state(work: &Path, tree: &Tree) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_iam_policy_passes_parliament_or_is_justified_beside_its_statement() {
     terrace::tls::install_crypto_provider();
-    let spec = config::load(&Request {
+    let spec = terrace::cluster::spec(&Request {
         config: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fleet.yaml")),
         region: REGION.into(),
         name: None,
@@ -201,10 +209,18 @@ async fn every_iam_policy_passes_parliament_or_is_justified_beside_its_statement
         statements.push((address.clone(), list));
     }
     let output = Command::new(parliament())
-        .args(["--directory", dir.to_str().unwrap(), "--include_policy_extension", "json", "--json"])
+        .args([
+            "--directory",
+            dir.to_str().unwrap(),
+            "--include_policy_extension",
+            "json",
+            "--json",
+        ])
         .stdin(std::process::Stdio::null())
         .output()
-        .unwrap_or_else(|e| panic!("cannot run parliament ({e}); run scripts/test, which installs it"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run parliament ({e}); run scripts/test, which installs it")
+        });
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success() || !stdout.trim().is_empty(),
@@ -219,7 +235,13 @@ async fn every_iam_policy_passes_parliament_or_is_justified_beside_its_statement
         let finding: Value = serde_json::from_str(finding).unwrap();
         let issue = finding["issue"].as_str().unwrap().to_string();
         let file = finding["location"]["filepath"].as_str().unwrap();
-        let index: usize = Path::new(file).file_stem().unwrap().to_str().unwrap().parse().unwrap();
+        let index: usize = Path::new(file)
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         let (address, list) = &statements[index];
         let line = finding["location"]["line"].as_u64().unwrap_or(0) as usize;
         let statement = line.checked_sub(3).and_then(|i| list.get(i));

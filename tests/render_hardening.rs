@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use terrace::config::{self, ClusterSpec, Request};
+use terrace::config::{ClusterSpec, Request};
 use terrace::render::{self, Outputs, Tree};
 
 fn load(config: Option<&str>, region: &str) -> (Option<tempfile::TempDir>, ClusterSpec) {
@@ -15,7 +15,7 @@ fn load(config: Option<&str>, region: &str) -> (Option<tempfile::TempDir>, Clust
         std::fs::write(tmp.path().join("terrace.yaml"), yaml).unwrap();
         tmp
     });
-    let spec = config::load(&Request {
+    let spec = terrace::cluster::spec(&Request {
         config: tmp.as_ref().map(|t| t.path().join("terrace.yaml")),
         region: region.into(),
         name: None,
@@ -52,7 +52,7 @@ fn args(app: &Value) -> Vec<String> {
 
 #[test]
 fn external_dns_reads_exactly_the_configured_public_zones() {
-    let spec = config::load(&Request {
+    let spec = terrace::cluster::spec(&Request {
         config: Some(fleet()),
         region: "us-east-1".into(),
         name: None,
@@ -111,11 +111,16 @@ fn cluster_secret_stores_admit_only_labelled_namespaces() {
         );
     }
     let (_tmp, custom) = load(
-        Some("defaults:\n  addons: { external-secrets: { namespace_label: acme.io/tenant=platform } }\n"),
+        Some(
+            "defaults:\n  addons: { external-secrets: { namespace_label: acme.io/tenant=platform } }\n",
+        ),
         "us-east-1",
     );
     let tree = render::render(&custom, &Outputs::placeholders()).unwrap();
-    let store = yaml(&tree, "manifests/external-secrets/cluster-secret-store.yaml");
+    let store = yaml(
+        &tree,
+        "manifests/external-secrets/cluster-secret-store.yaml",
+    );
     assert_eq!(
         store["spec"]["conditions"][0]["namespaceSelector"]["matchLabels"],
         serde_json::json!({ "acme.io/tenant": "platform" })
@@ -126,8 +131,8 @@ fn cluster_secret_stores_admit_only_labelled_namespaces() {
 fn namespace_users_cannot_create_secret_stores() {
     let (_tmp, spec) = load(None, "us-east-1");
     let tree = render::render(&spec, &Outputs::placeholders()).unwrap();
-    let values = &yaml(&tree, "manifests/external-secrets/application.yaml")["spec"]["source"]
-        ["helm"]["valuesObject"];
+    let values = &yaml(&tree, "manifests/external-secrets/application.yaml")["spec"]["source"]["helm"]
+        ["valuesObject"];
     assert_eq!(values["processSecretStore"], false);
     assert_eq!(values["rbac"]["aggregateToEdit"], false);
     assert_eq!(values["rbac"]["aggregateToAdmin"], false);
@@ -185,14 +190,19 @@ fn load_balancer_controller_touches_only_this_clusters_load_balancers() {
             } else {
                 // Only "this request does not set the tag" may stay a Null test.
                 assert!(
-                    test.contains("\"Null\"") && line.contains("RequestTag") && values.contains("\"true\""),
+                    test.contains("\"Null\"")
+                        && line.contains("RequestTag")
+                        && values.contains("\"true\""),
                     "{test} {line} {values}"
                 );
             }
         }
     }
     assert_eq!(equals, 7, "every existence check became a value check");
-    let app = yaml(&tree, "manifests/aws-load-balancer-controller/application.yaml");
+    let app = yaml(
+        &tree,
+        "manifests/aws-load-balancer-controller/application.yaml",
+    );
     assert_eq!(
         app["spec"]["source"]["helm"]["valuesObject"]["podDisruptionBudget"],
         serde_json::json!({ "maxUnavailable": 1 })
@@ -247,7 +257,10 @@ fn pod_identity_trust_names_cluster_namespace_and_service_account() {
     for (key, value) in [
         ("aws:RequestTag/eks-cluster-name", "var.cluster_name"),
         ("aws:RequestTag/kubernetes-namespace", "var.namespace"),
-        ("aws:RequestTag/kubernetes-service-account", "var.service_account"),
+        (
+            "aws:RequestTag/kubernetes-service-account",
+            "var.service_account",
+        ),
     ] {
         let at = module
             .find(&format!("variable = \"{key}\""))

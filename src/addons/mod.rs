@@ -528,11 +528,7 @@ fn order(mut pending: Vec<Addon>) -> Result<Vec<Addon>, CatalogError> {
             .position(|a| a.waits_for().all(|d| waves.contains_key(d)))
             .ok_or_else(|| CatalogError::Cycle(pending[0].name.clone()))?;
         let mut addon = pending.remove(ready);
-        addon.wave = addon
-            .waits_for()
-            .map(|d| waves[d] + 1)
-            .max()
-            .unwrap_or(0);
+        addon.wave = addon.waits_for().map(|d| waves[d] + 1).max().unwrap_or(0);
         waves.insert(addon.name.clone(), addon.wave);
         ordered.push(addon);
     }
@@ -577,10 +573,7 @@ mod tests {
         let mut late = stub("late", &[]);
         late.after = vec!["first".into()];
         let ordered = order(vec![late, stub("first", &[])]).unwrap();
-        let got: Vec<_> = ordered
-            .iter()
-            .map(|a| (a.name.as_str(), a.wave))
-            .collect();
+        let got: Vec<_> = ordered.iter().map(|a| (a.name.as_str(), a.wave)).collect();
         assert_eq!(got, [("first", 0), ("late", 1)]);
     }
 
@@ -613,10 +606,7 @@ mod tests {
             stub("d", &["a"]),
         ])
         .unwrap();
-        let got: Vec<_> = ordered
-            .iter()
-            .map(|a| (a.name.as_str(), a.wave))
-            .collect();
+        let got: Vec<_> = ordered.iter().map(|a| (a.name.as_str(), a.wave)).collect();
         assert_eq!(got, [("a", 0), ("b", 1), ("d", 1), ("c", 2)]);
     }
 

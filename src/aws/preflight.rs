@@ -206,7 +206,12 @@ async fn availability_zones(aws: &Aws, needed: u32) -> Check {
             .iter()
             .filter(|z| z.state().is_some_and(|s| s.as_str() == "available"))
             .filter(|z| z.zone_type().is_none_or(|t| t == "availability-zone"))
-            .filter_map(|z| Some((z.zone_name()?.to_string(), z.zone_id().unwrap_or_default().to_string())))
+            .filter_map(|z| {
+                Some((
+                    z.zone_name()?.to_string(),
+                    z.zone_id().unwrap_or_default().to_string(),
+                ))
+            })
             .collect(),
         Err(e) => {
             return Check::fail(
@@ -265,7 +270,10 @@ async fn cluster_name(aws: &Aws, name: &str, wanted: &str) -> (Check, Option<Che
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) =>
         {
-            (Check::pass(NAME, format!("no EKS cluster named {name} yet")), None)
+            (
+                Check::pass(NAME, format!("no EKS cluster named {name} yet")),
+                None,
+            )
         }
         Err(e) => (
             Check::fail(
@@ -417,24 +425,28 @@ async fn spot_role(aws: &Aws, karpenter: bool) -> Option<Check> {
     let remedy = format!(
         "create it once per account: aws iam create-service-linked-role --aws-service-name {SPOT_SERVICE}"
     );
-    Some(match aws.iam().get_role().role_name(SPOT_ROLE).send().await {
-        Ok(_) => Check::pass(NAME, format!("{SPOT_ROLE} exists")),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_no_such_entity_exception()) =>
-        {
-            Check::fail(
+    Some(
+        match aws.iam().get_role().role_name(SPOT_ROLE).send().await {
+            Ok(_) => Check::pass(NAME, format!("{SPOT_ROLE} exists")),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_no_such_entity_exception()) =>
+            {
+                Check::fail(
+                    NAME,
+                    format!(
+                        "{SPOT_ROLE} is missing: Karpenter's Spot launches would fail and fall back to on-demand"
+                    ),
+                    remedy,
+                )
+            }
+            Err(e) => Check::fail(
                 NAME,
-                format!("{SPOT_ROLE} is missing: Karpenter's Spot launches would fail and fall back to on-demand"),
-                remedy,
-            )
-        }
-        Err(e) => Check::fail(
-            NAME,
-            format!("cannot read {SPOT_ROLE}: {}", sdk_message(&e)),
-            format!("allow iam:GetRole on it, or {remedy}"),
-        ),
-    })
+                format!("cannot read {SPOT_ROLE}: {}", sdk_message(&e)),
+                format!("allow iam:GetRole on it, or {remedy}"),
+            ),
+        },
+    )
 }
 
 fn is_ours(tags: &[aws_sdk_ec2::types::Tag], cluster: &str) -> bool {
@@ -657,7 +669,10 @@ mod tests {
         assert!(version_check("1.33", "1.34").passed);
         let jump = version_check("1.32", "1.34");
         assert!(!jump.passed);
-        assert!(jump.detail.contains("set kubernetes_version to 1.33"), "{jump:?}");
+        assert!(
+            jump.detail.contains("set kubernetes_version to 1.33"),
+            "{jump:?}"
+        );
     }
 
     #[test]
@@ -677,7 +692,11 @@ mod tests {
         let short = zone_check(&zones, 3);
         assert!(!short.passed);
         assert!(
-            short.remedy.as_deref().unwrap().contains("network.azs to 2"),
+            short
+                .remedy
+                .as_deref()
+                .unwrap()
+                .contains("network.azs to 2"),
             "{short:?}"
         );
     }

@@ -150,13 +150,33 @@ mod tests {
     #[test]
     fn finds_replacements_and_deletions_of_guarded_types_only() {
         let json = plan(vec![
-            change("module.cluster.aws_eks_cluster.this", "aws_eks_cluster", &["delete", "create"]),
-            change("module.network.aws_vpc.this", "aws_vpc", &["create", "delete"]),
+            change(
+                "module.cluster.aws_eks_cluster.this",
+                "aws_eks_cluster",
+                &["delete", "create"],
+            ),
+            change(
+                "module.network.aws_vpc.this",
+                "aws_vpc",
+                &["create", "delete"],
+            ),
             change("module.kms.aws_kms_key.this", "aws_kms_key", &["delete"]),
-            change("module.cluster.aws_eks_node_group.system", "aws_eks_node_group", &["update"]),
-            change("module.network.aws_subnet.private[0]", "aws_subnet", &["delete", "create"]),
+            change(
+                "module.cluster.aws_eks_node_group.system",
+                "aws_eks_node_group",
+                &["update"],
+            ),
+            change(
+                "module.network.aws_subnet.private[0]",
+                "aws_subnet",
+                &["delete", "create"],
+            ),
             change("module.network.aws_vpc.new", "aws_vpc", &["create"]),
-            change("module.cluster.aws_eks_cluster.this", "aws_eks_cluster", &["no-op"]),
+            change(
+                "module.cluster.aws_eks_cluster.this",
+                "aws_eks_cluster",
+                &["no-op"],
+            ),
         ]);
         let found = destructive_changes(&json).unwrap();
         let got: Vec<String> = found.iter().map(ToString::to_string).collect();
@@ -175,7 +195,10 @@ mod tests {
         let mut read = change("data.aws_vpc.x", "aws_vpc", &["delete", "create"]);
         read["mode"] = "data".into();
         assert_eq!(destructive_changes(&plan(vec![read])).unwrap(), []);
-        assert_eq!(destructive_changes(r#"{"format_version":"1.2"}"#).unwrap(), []);
+        assert_eq!(
+            destructive_changes(r#"{"format_version":"1.2"}"#).unwrap(),
+            []
+        );
         assert!(destructive_changes("not json").is_err());
     }
 
@@ -188,9 +211,14 @@ mod tests {
         }];
         let err = review("c1", &d, true, false).unwrap_err().to_string();
         assert!(err.starts_with("--allow-replace: "), "{err}");
-        assert!(err.contains("replace module.cluster.aws_eks_cluster.this (EKS cluster)"), "{err}");
+        assert!(
+            err.contains("replace module.cluster.aws_eks_cluster.this (EKS cluster)"),
+            "{err}"
+        );
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(matches!(review("c1", &d, false, false), Ok(Verdict::Warn(w)) if w.contains("EKS cluster")));
+        assert!(
+            matches!(review("c1", &d, false, false), Ok(Verdict::Warn(w)) if w.contains("EKS cluster"))
+        );
         assert_eq!(review("c1", &d, true, true).unwrap(), Verdict::Proceed);
         assert_eq!(review("c1", &[], true, false).unwrap(), Verdict::Proceed);
     }

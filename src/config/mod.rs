@@ -227,5 +227,4 @@ mod tests {
         assert!(err.contains("cannot downgrade"), "{err}");
         assert!(version_step("unknown", "1.33").is_ok());
     }
-
 }

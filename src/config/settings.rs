@@ -228,7 +228,8 @@ fn is_label(s: &str) -> bool {
             return may_be_empty;
         }
         t.len() <= 63
-            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
             && t.starts_with(|c: char| c.is_ascii_alphanumeric())
             && t.ends_with(|c: char| c.is_ascii_alphanumeric())
     };
@@ -355,10 +356,23 @@ mod tests {
     #[test]
     fn labels() {
         let d = def(SettingType::Label);
-        for good in ["terrace.dev/secrets=allowed", "team=a", "env=", "a.b/c_d-e=x.y"] {
+        for good in [
+            "terrace.dev/secrets=allowed",
+            "team=a",
+            "env=",
+            "a.b/c_d-e=x.y",
+        ] {
             assert!(d.check(&json!(good)).is_ok(), "{good}");
         }
-        for bad in ["team", "=x", "Terrace.dev/x=y", "t/=y", "team=-x", "a/b/c=d", "k=v w"] {
+        for bad in [
+            "team",
+            "=x",
+            "Terrace.dev/x=y",
+            "t/=y",
+            "team=-x",
+            "a/b/c=d",
+            "k=v w",
+        ] {
             assert!(d.check(&json!(bad)).is_err(), "{bad}");
         }
     }
@@ -367,7 +381,10 @@ mod tests {
     fn cluster_placeholder_in_defaults() {
         let mut d = def(SettingType::SecretPrefix);
         d.default = Some(json!("terrace/{cluster}/"));
-        assert_eq!(d.default_for("acme-us-east-1"), Some(json!("terrace/acme-us-east-1/")));
+        assert_eq!(
+            d.default_for("acme-us-east-1"),
+            Some(json!("terrace/acme-us-east-1/"))
+        );
         d.default = Some(json!(3));
         assert_eq!(d.default_for("x"), Some(json!(3)));
     }

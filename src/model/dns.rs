@@ -19,9 +19,7 @@ pub fn is_dns_label(s: &str) -> bool {
 pub fn is_dns_zone(s: &str) -> bool {
     let s = s.strip_suffix('.').unwrap_or(s);
     let labels: Vec<&str> = s.split('.').collect();
-    s.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|l| is_zone_label(l))
+    s.len() <= 253 && labels.len() >= 2 && labels.iter().all(|l| is_zone_label(l))
 }
 
 /// One label of a DNS name: lowercase letters, digits and inner hyphens

@@ -516,7 +516,7 @@ async fn preflight_passes_on_a_clean_account_and_refuses_a_foreign_cluster_with_
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
         out.lines().filter(|l| l.starts_with("  ok ")).count(),
-        8,
+        9,
         "{out}"
     );
 
@@ -560,7 +560,7 @@ async fn preflight_passes_on_a_clean_account_and_refuses_a_foreign_cluster_with_
     let lines = json_lines(&o);
     let report = &event(&lines, "preflight")["report"];
     assert_eq!(report["passed"], false);
-    assert_eq!(report["checks"].as_array().unwrap().len(), 8);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 9);
     event(&lines, "error");
 }
 

@@ -284,7 +284,7 @@ async fn a_missing_spot_role_refuses_only_with_karpenter() {
     let report = preflight::run(
         &spec("us-east-1"),
         &aws,
-        terraform_check(&Terraform::find()),
+        terraform_check(&found_terraform()),
     )
     .await;
     let spot = check(&report, "EC2 Spot service-linked role");
@@ -311,7 +311,7 @@ async fn a_missing_spot_role_refuses_only_with_karpenter() {
         name: None,
     })
     .unwrap();
-    let report = preflight::run(&without, &aws, terraform_check(&Terraform::find())).await;
+    let report = preflight::run(&without, &aws, terraform_check(&found_terraform())).await;
     assert!(
         report
             .checks

@@ -19,7 +19,7 @@ use serde_json::Value;
 use terrace::config::Request;
 use terrace::progress::Discard;
 use terrace::render::{self, Outputs, Tree};
-use terrace::terraform::{Backend, Runner, Terraform};
+use terrace::terraform::{Backend, Runner};
 
 const REGION: &str = "us-east-1";
 
@@ -119,7 +119,10 @@ fn actions_of(statement: &Value) -> BTreeSet<String> {
 }
 
 async fn applied_state(work: &Path, tree: &Tree) -> Value {
-    let terraform = Terraform::find().expect("terraform on PATH (or TERRACE_TERRAFORM)");
+    let terraform = terrace::ops::Context::new(None, terrace::ops::Env::from_process())
+        .unwrap()
+        .terraform()
+        .expect("terraform on PATH (or TERRACE_TERRAFORM)");
     let account = support::moto::account_with_eks_shim().await;
     let sdk = account.sdk_config(REGION).await;
     let route53 = aws_sdk_route53::Client::new(&sdk);

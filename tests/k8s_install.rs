@@ -229,7 +229,13 @@ async fn a_degraded_addon_is_named_and_its_dependents_are_not_installed() {
         .collect();
     assert_eq!(
         unhealthy,
-        ["aws-load-balancer-controller", "external-dns", "external-secrets", "karpenter", "reloader"]
+        [
+            "aws-load-balancer-controller",
+            "external-dns",
+            "external-secrets",
+            "karpenter",
+            "reloader"
+        ]
     );
     let missing = status.iter().find(|s| s.name == "external-dns").unwrap();
     assert_eq!(missing.health, "Missing");

@@ -378,6 +378,11 @@ resource "aws_eks_addon" "ebs_csi" {
       }
       tolerations = local.system_tolerations
     }
+    # EKS no longer marks any StorageClass default, so a PersistentVolumeClaim
+    # without a class would stay Pending; the driver's own default class is gp3.
+    defaultStorageClass = {
+      enabled = true
+    }
   })
 
   depends_on = [

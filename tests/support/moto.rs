@@ -146,11 +146,13 @@ fn server() -> &'static Server {
                 binary.display()
             )
         });
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Loading IAM's managed policies takes moto seconds alone, and
+        // minutes on a 2-core machine that is also compiling.
+        let deadline = Instant::now() + Duration::from_secs(120);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not listen on port {port} within 30 s"
+                "moto_server did not listen on port {port} within 120 s"
             );
             std::thread::sleep(Duration::from_millis(50));
         }

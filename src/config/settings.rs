@@ -79,6 +79,7 @@ impl SettingDef {
             SettingType::Certificates => {
                 "issue, none, or a list of ACM certificate ARNs (arn:aws:acm:<region>:<account>:certificate/<id>)"
                     .into()
+            }
             SettingType::Label => {
                 "a Kubernetes label as key=value (like terrace.dev/secrets=allowed)".into()
             }

@@ -136,6 +136,7 @@ fn the_default_ingress_class_puts_every_ingress_on_one_https_alb() {
         &Outputs {
             vpc_id: "vpc-0abc".into(),
             certificate_arns: arns.clone(),
+            external_dns_zone_ids: Vec::new(),
         },
     )
     .unwrap();

@@ -61,6 +61,7 @@ fn external_dns_reads_exactly_the_configured_public_zones() {
     let outputs = Outputs {
         vpc_id: "vpc-0abc".into(),
         external_dns_zone_ids: vec!["Z0EXAMPLE".into(), "Z0ACME".into()],
+        certificate_arns: Vec::new(),
     };
     let tree = render::render(&spec, &outputs).unwrap();
     let app = yaml(&tree, "manifests/external-dns/application.yaml");

@@ -170,11 +170,27 @@ async fn the_command_reports_and_exits_zero() {
 
     let out = run(&["janitor", "--older-than", "24h", "--region", REGION]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Nothing older than 1d0h"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Nothing expired or older than 1d0h"));
 
     let out = run(&["janitor", "--older-than", "1.5h", "--region", REGION]);
     assert_eq!(out.status.code(), Some(2), "a bad age is a usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--older-than"));
+}
+
+/// `janitor --yes` of what is older than 3 s in `regions`, as JSON.
+fn janitor_yes(account: &Account, regions: &[&str]) -> std::process::Output {
+    let home = tempfile::tempdir().unwrap();
+    let mut args = vec!["--output", "json", "janitor", "--older-than", "3s", "--yes"];
+    for region in regions {
+        args.extend(["--region", region]);
+    }
+    Command::new(env!("CARGO_BIN_EXE_terrace"))
+        .args(&args)
+        .current_dir(home.path())
+        .envs(account.env(REGION))
+        .env("HOME", home.path())
+        .output()
+        .unwrap()
 }
 
 async fn tagged_volume(account: &Account, cluster: &str) -> String {
@@ -200,23 +216,7 @@ async fn with_yes_it_removes_what_is_stale_through_the_down_path_and_leaves_the_
     // than the limit by a clear margin.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let fresh = tagged_volume(&account, "nightly-new").await;
-    let home = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_terrace"))
-        .args([
-            "--output",
-            "json",
-            "janitor",
-            "--older-than",
-            "3s",
-            "--region",
-            REGION,
-            "--yes",
-        ])
-        .current_dir(home.path())
-        .envs(account.env(REGION))
-        .env("HOME", home.path())
-        .output()
-        .unwrap();
+    let output = janitor_yes(&account, &[REGION]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),
@@ -245,5 +245,120 @@ async fn with_yes_it_removes_what_is_stale_through_the_down_path_and_leaves_the_
     assert!(
         left.contains(&fresh),
         "the fresh orphan's volume stays: {left:?}"
+    );
+}
+
+/// Makes `region` unreadable for `account` (as a service control policy
+/// denying it would), or readable again.
+async fn deny_region(account: &Account, region: &str, deny: bool) {
+    let answer = reqwest::Client::new()
+        .post(format!("{}/_shim/deny-region", account.endpoint))
+        .body(
+            serde_json::json!({
+                "access_key": account.access_key_id,
+                "region": region,
+                "deny": deny,
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+}
+
+async fn clusters_left(account: &Account, region: &str) -> Vec<String> {
+    let eks = aws_sdk_eks::Client::new(&account.sdk_config(region).await);
+    let mut names = eks
+        .list_clusters()
+        .send()
+        .await
+        .unwrap()
+        .clusters()
+        .to_vec();
+    names.sort();
+    names
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    aws_smithy_types::DateTime::from(t)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn with_yes_it_spares_kept_and_unexpired_clusters_removes_expired_ones_and_cleans_past_an_unreadable_region()
+ {
+    terrace::tls::install_crypto_provider();
+    let account = moto::account_with_eks_shim().await;
+    const OTHER: &str = "eu-west-1";
+    let with = |name: &str, extra: &[(&'static str, String)]| {
+        let mut tags = terrace_tags(name);
+        tags.extend_from_slice(extra);
+        tags
+    };
+    let tomorrow = rfc3339(SystemTime::now() + DAY);
+    let yesterday = rfc3339(SystemTime::now() - DAY);
+    // Old enough for --older-than 3s: only their tags can spare them.
+    let kept = with("tc-kept", &[("terrace.dev/keep", "true".into())]);
+    eks_cluster(&account, REGION, "tc-kept", &kept).await;
+    let ttl = with("tc-ttl", &[("terrace.dev/expires-at", tomorrow)]);
+    eks_cluster(&account, REGION, "tc-ttl", &ttl).await;
+    eks_cluster(&account, REGION, "tc-old", &terrace_tags("tc-old")).await;
+    eks_cluster(&account, OTHER, "tc-far", &terrace_tags("tc-far")).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Younger than the limit, but past its expiry.
+    let expired = with("tc-expired", &[("terrace.dev/expires-at", yesterday)]);
+    eks_cluster(&account, REGION, "tc-expired", &expired).await;
+    deny_region(&account, OTHER, true).await;
+
+    let output = janitor_yes(&account, &[REGION, OTHER]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    let error = support::machine::events(&stdout)
+        .into_iter()
+        .find(|e| e["event"] == "error")
+        .unwrap_or_else(|| panic!("an error at the end: {stdout}\n{stderr}"));
+    assert!(
+        error.to_string().contains(OTHER)
+            && error.to_string().contains("nothing there was cleaned"),
+        "the error at the end names the unreadable region: {error}"
+    );
+    let report: serde_json::Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["event"] == "janitor")
+        .expect("the janitor's report")["report"]
+        .clone();
+    let why: Vec<(String, String)> = report["stale"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["cluster"].as_str().unwrap().to_string(),
+                s["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        why.contains(&("tc-expired".into(), "expired".into())),
+        "{why:?}"
+    );
+    assert!(why.contains(&("tc-old".into(), "older".into())), "{why:?}");
+    assert_eq!(why.len(), 2, "{why:?}");
+    assert_eq!(report["kept"][0]["cluster"], "tc-kept");
+
+    assert_eq!(
+        clusters_left(&account, REGION).await,
+        vec!["tc-kept".to_string(), "tc-ttl".to_string()],
+        "kept and unexpired clusters survive, the expired and the old one are gone"
+    );
+    deny_region(&account, OTHER, false).await;
+    assert_eq!(
+        clusters_left(&account, OTHER).await,
+        vec!["tc-far".to_string()],
+        "nothing in the unreadable region was touched"
     );
 }

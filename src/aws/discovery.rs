@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::token::rfc3339;
 use super::{Aws, sdk_message};
-use crate::model::tags::owned_by_terrace;
+use crate::model::tags::{TAG_EXPIRES_AT, kept, owned_by_terrace};
 
 /// How many regions are queried at once: enough to list all ~30 regions in
 /// a few round trips, few enough to stay clear of API throttling.
@@ -44,6 +44,11 @@ pub struct ClusterSummary {
     /// RFC 3339 UTC.
     pub created_at: Option<String>,
     pub age_seconds: Option<u64>,
+    /// Tagged `terrace.dev/keep=true`: the janitor never removes it.
+    pub keep: bool,
+    /// Its `terrace.dev/expires-at` tag, as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -183,6 +188,10 @@ fn summary(
         age_seconds: created
             .and_then(|c| now.duration_since(c).ok())
             .map(|d| d.as_secs()),
+        keep: cluster
+            .tags()
+            .is_some_and(|t| kept(t.iter().map(|(k, v)| (k.as_str(), v.as_str())))),
+        expires_at: cluster.tags().and_then(|t| t.get(TAG_EXPIRES_AT)).cloned(),
     }
 }
 

@@ -32,6 +32,10 @@ pub struct Layer {
     pub logs: Option<LogsLayer>,
     pub access: Option<AccessLayer>,
     pub addons: Option<BTreeMap<String, AddonLayer>>,
+    /// How long the cluster may live before the janitor removes it (`24h`).
+    pub ttl: Option<String>,
+    /// Never removed by the janitor.
+    pub keep: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]

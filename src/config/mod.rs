@@ -48,6 +48,21 @@ pub struct ClusterSpec {
     /// Every addon of the catalog, enabled or not, with its settings.
     pub addons: BTreeMap<String, AddonSpec>,
     pub names: Names,
+    pub lifetime: Lifetime,
+}
+
+/// What the janitor may do with the cluster (`ttl:`, `keep:`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Lifetime {
+    /// Never removed by the janitor, whatever its age or expiry.
+    pub keep: bool,
+    /// How long after it is built the cluster expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+    /// When it expires (RFC 3339 UTC), fixed by `up` when it builds the
+    /// cluster: rendering alone knows no clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::file::{ConfigFile, Layer};
 use super::{
-    Access, AddonSchema, AddonSpec, Arch, Cidr, ClusterSpec, ConfigError, Endpoint, Location, Logs,
-    Network, Problem, SUPPORTED_VERSIONS, SystemNodes, regions,
+    Access, AddonSchema, AddonSpec, Arch, Cidr, ClusterSpec, ConfigError, Endpoint, Lifetime,
+    Location, Logs, Network, Problem, SUPPORTED_VERSIONS, SystemNodes, regions,
 };
 use crate::model::Names;
 use crate::model::dns::{DNS_LABEL_RULE, is_dns_label};
@@ -390,6 +390,7 @@ fn resolve_cluster(
         ));
     }
     let access = resolve_access(sources, problems);
+    let lifetime = resolve_lifetime(sources, problems);
     let addons = resolve_addons(sources, &name, catalog, problems);
     if let Some(nodes) = &system_nodes
         && addons.get("karpenter").is_some_and(|k| k.enabled)
@@ -449,7 +450,34 @@ fn resolve_cluster(
         access: access?,
         addons,
         names,
+        lifetime,
     })
+}
+
+/// `ttl:` (a whole number and a unit) and `keep:`; `keep: true` wins over
+/// a `ttl` inherited from `defaults:`, so one long-lived cluster needs no
+/// other change.
+fn resolve_lifetime(sources: &[Source<'_>], problems: &mut Vec<Problem>) -> Lifetime {
+    let keep = pick(sources, |l| l.keep.as_ref()).is_some_and(|(k, _)| *k);
+    let ttl_seconds = match pick(sources, |l| l.ttl.as_ref()) {
+        None => None,
+        Some((text, origin)) => match crate::duration::parse(text) {
+            Ok(ttl) if ttl.as_secs() >= 60 => Some(ttl.as_secs()),
+            Ok(_) => {
+                problems.push(origin.problem("ttl", format!("{text:?} is shorter than a minute")));
+                None
+            }
+            Err(message) => {
+                problems.push(origin.problem("ttl", message));
+                None
+            }
+        },
+    };
+    Lifetime {
+        keep,
+        ttl_seconds: ttl_seconds.filter(|_| !keep),
+        expires_at: None,
+    }
 }
 
 /// `access.admins`: IAM role or user ARNs, the way an EKS access entry

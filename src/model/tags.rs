@@ -5,6 +5,11 @@ use std::collections::BTreeMap;
 pub const TAG_MANAGED_BY: &str = "terrace.dev/managed-by";
 pub const TAG_MANAGED_BY_VALUE: &str = "terrace";
 pub const TAG_CLUSTER: &str = "terrace.dev/cluster";
+/// `true` on every resource of a cluster the janitor must never remove.
+pub const TAG_KEEP: &str = "terrace.dev/keep";
+pub const TAG_KEEP_VALUE: &str = "true";
+/// On the EKS cluster: when it may be removed (RFC 3339 UTC).
+pub const TAG_EXPIRES_AT: &str = "terrace.dev/expires-at";
 
 /// The tags every AWS resource of cluster `name` carries.
 pub fn cluster_tags(name: &str) -> BTreeMap<&'static str, String> {
@@ -12,6 +17,11 @@ pub fn cluster_tags(name: &str) -> BTreeMap<&'static str, String> {
         (TAG_CLUSTER, name.to_string()),
         (TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE.to_string()),
     ])
+}
+
+/// Whether `tags` mark a resource the janitor must never remove.
+pub fn kept<'a>(mut tags: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
+    tags.any(|(k, v)| k == TAG_KEEP && v.eq_ignore_ascii_case(TAG_KEEP_VALUE))
 }
 
 /// Whether `tags` mark a resource as belonging to Terrace's cluster `name`.

@@ -6,13 +6,40 @@ use anyhow::Result;
 use super::cluster::down_stale;
 use super::{Context, Show, check_region, regions};
 use crate::aws::Aws;
-use crate::aws::discovery::DiscoveryError;
+use crate::aws::discovery::RegionFailure;
 use crate::cli::JanitorArgs;
 use crate::teardown::janitor::{self, JanitorReport};
 
+/// What the janitor could not do: clusters whose removal failed, regions
+/// it could not read (so could not clean).
 #[derive(Debug, thiserror::Error)]
-#[error("janitor could not remove: {}", .0.join(", "))]
-pub struct NotRemoved(pub Vec<String>);
+#[error("{}", unfinished(.not_removed, .unreadable))]
+pub struct Unfinished {
+    pub not_removed: Vec<String>,
+    pub unreadable: Vec<RegionFailure>,
+}
+
+fn unfinished(not_removed: &[String], unreadable: &[RegionFailure]) -> String {
+    let mut parts = Vec::new();
+    if !not_removed.is_empty() {
+        parts.push(format!(
+            "janitor could not remove: {}",
+            not_removed.join(", ")
+        ));
+    }
+    if !unreadable.is_empty() {
+        let regions: Vec<String> = unreadable
+            .iter()
+            .map(|f| format!("{} ({})", f.region, f.message))
+            .collect();
+        parts.push(format!(
+            "janitor could not read {} region(s), so nothing there was cleaned: {}",
+            unreadable.len(),
+            regions.join("; ")
+        ));
+    }
+    parts.join("; ")
+}
 
 /// Stale clusters and orphans older than `--older-than`. Regions that
 /// could not be read are in the report's failures.
@@ -26,19 +53,18 @@ pub async fn find(args: &JanitorArgs) -> Result<JanitorReport> {
 }
 
 /// Removes every stale cluster of `report`, one after another. One that
-/// fails does not stop the others; an interrupt stops them all. Refuses
-/// to remove anything when a region could not be read.
+/// fails does not stop the others, nor does a region that could not be
+/// read: what was read is cleaned, and the error at the end names both.
+/// An interrupt stops them all.
 pub async fn remove(
     ctx: &Context,
     args: &JanitorArgs,
     report: &JanitorReport,
     show: &dyn Show,
 ) -> Result<()> {
-    if !report.failures.is_empty() {
-        return Err(DiscoveryError::Incomplete(report.failures.clone()).into());
-    }
+    let unreadable = report.failures.clone();
     if !args.yes {
-        return Ok(());
+        return finish(Vec::new(), unreadable);
     }
     let kubeconfig = ctx.kubeconfig(None)?;
     let mut failed = Vec::new();
@@ -60,22 +86,29 @@ pub async fn remove(
             failed.push(format!("{} ({})", stale.cluster, stale.region));
         }
     }
-    if failed.is_empty() {
+    finish(failed, unreadable)
+}
+
+fn finish(not_removed: Vec<String>, unreadable: Vec<RegionFailure>) -> Result<()> {
+    if not_removed.is_empty() && unreadable.is_empty() {
         Ok(())
     } else {
-        Err(NotRemoved(failed).into())
+        Err(Unfinished {
+            not_removed,
+            unreadable,
+        }
+        .into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::discovery::RegionFailure;
     use crate::cli::TeardownArgs;
     use crate::cluster::{DownSummary, Prompt};
     use crate::ops::Env;
     use crate::progress::{Event, Reporter};
-    use crate::teardown::janitor::{Stale, StaleKind};
+    use crate::teardown::janitor::{Reason, Stale, StaleKind};
 
     /// Records what would be shown; a teardown started would show a summary.
     #[derive(Default)]
@@ -124,12 +157,14 @@ mod tests {
             cluster: "old".into(),
             region: "us-east-1".into(),
             age_seconds: Some(7200),
+            reason: Reason::Older,
+            expires_at: None,
             resources: Vec::new(),
         }
     }
 
     #[tokio::test]
-    async fn removes_nothing_when_a_region_could_not_be_read_or_without_yes() {
+    async fn without_yes_removes_nothing_and_still_names_an_unreadable_region() {
         let ctx = Context::new(None, Env::default()).unwrap();
         let shown = Record::default();
         let report = |failures| JanitorReport {
@@ -137,16 +172,22 @@ mod tests {
             older_than_seconds: 3600,
             stale: vec![stale()],
             undated: Vec::new(),
+            kept: Vec::new(),
             failures,
         };
         let incomplete = report(vec![RegionFailure {
             region: "eu-west-1".into(),
             message: "AccessDenied".into(),
         }]);
-        let err = remove(&ctx, &args(true), &incomplete, &shown)
+        let err = remove(&ctx, &args(false), &incomplete, &shown)
             .await
             .unwrap_err();
-        assert!(err.downcast_ref::<DiscoveryError>().is_some(), "{err}");
+        let unfinished = err.downcast_ref::<Unfinished>().expect("typed");
+        assert!(unfinished.not_removed.is_empty());
+        assert!(
+            err.to_string().contains("eu-west-1 (AccessDenied)"),
+            "{err}"
+        );
 
         remove(&ctx, &args(false), &report(Vec::new()), &shown)
             .await

@@ -21,7 +21,7 @@ use crate::config::ClusterSpec;
 use crate::model::system::{
     SYSTEM_TAINT_KEY, SYSTEM_TAINT_VALUE, system_node_selector, system_tolerations,
 };
-use crate::model::tags::cluster_tags;
+use crate::model::tags::{TAG_KEEP, TAG_KEEP_VALUE, cluster_tags};
 
 static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 static MODULES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/terraform/modules");
@@ -263,7 +263,12 @@ fn base_context(spec: &ClusterSpec, outputs: &Outputs, enabled: &[&Addon]) -> te
     );
     ctx.insert("names", &spec.names);
     ctx.insert("outputs", outputs);
-    ctx.insert("tags", &cluster_tags(&spec.name));
+    let mut tags = cluster_tags(&spec.name);
+    if spec.lifetime.keep {
+        tags.insert(TAG_KEEP, TAG_KEEP_VALUE.to_string());
+    }
+    ctx.insert("tags", &tags);
+    ctx.insert("expires_at", &spec.lifetime.expires_at);
     ctx.insert("system_tolerations", &system_tolerations());
     ctx.insert(
         "system_taint",

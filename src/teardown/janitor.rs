@@ -1,5 +1,6 @@
 //! Finding what nightly jobs that died half way left behind: Terrace
-//! clusters older than a limit, and Terrace-tagged resources (VPCs,
+//! clusters past the expiry `up --ttl` tagged them with, or (with no
+//! expiry) older than a limit, and Terrace-tagged resources (VPCs,
 //! volumes, load balancers, instances, …) whose cluster no longer exists.
 //! Read-only; removing what it finds is the `down` path's job.
 //!
@@ -7,7 +8,8 @@
 //! its youngest resource with a creation time (instances, volumes, NAT
 //! gateways, load balancers): a cluster still being built must never look
 //! abandoned. Groups with no dated resource are listed as undated, never
-//! as stale. Ages are computed against an injectable clock.
+//! as stale. Anything tagged `terrace.dev/keep=true` is listed as kept and
+//! never as stale. Ages are computed against an injectable clock.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
@@ -20,7 +22,7 @@ use serde::Serialize;
 use super::api::Api;
 use crate::aws::discovery::{self, CONCURRENT_REGIONS, RegionFailure};
 use crate::aws::{Aws, sdk_message};
-use crate::model::tags::{TAG_CLUSTER, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE};
+use crate::model::tags::{TAG_CLUSTER, TAG_MANAGED_BY, TAG_MANAGED_BY_VALUE, kept as is_kept};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct JanitorReport {
@@ -30,6 +32,9 @@ pub struct JanitorReport {
     pub stale: Vec<Stale>,
     /// Orphan groups with no resource that has a creation time.
     pub undated: Vec<Stale>,
+    /// Clusters and orphan groups tagged `terrace.dev/keep=true`: never
+    /// removed, whatever their age or expiry.
+    pub kept: Vec<Stale>,
     pub failures: Vec<RegionFailure>,
 }
 
@@ -42,6 +47,18 @@ pub enum StaleKind {
     Orphan,
 }
 
+/// Why the janitor removes (or spares) what it found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Past the expiry `up --ttl` tagged it with.
+    Expired,
+    /// Older than `--older-than` (and no expiry to go by).
+    Older,
+    /// Tagged `terrace.dev/keep=true`.
+    Kept,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Stale {
     pub kind: StaleKind,
@@ -49,6 +66,10 @@ pub struct Stale {
     pub region: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub age_seconds: Option<u64>,
+    pub reason: Reason,
+    /// The cluster's `terrace.dev/expires-at` tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
     /// For orphans, the ARNs of the resources left.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
@@ -69,21 +90,43 @@ pub async fn find_at(
     let listing = discovery::list(aws, regions).await;
     let mut failures = listing.failures.clone();
     let age = |t: SystemTime| now.duration_since(t).unwrap_or_default();
-    let mut stale: Vec<Stale> = listing
-        .clusters
-        .iter()
-        .filter_map(|c| {
-            let created = parse_time(c.created_at.as_deref()?)?;
-            Some(Stale {
-                kind: StaleKind::Cluster,
-                cluster: c.name.clone(),
-                region: c.region.clone(),
-                age_seconds: Some(age(created).as_secs()),
-                resources: Vec::new(),
-            })
-        })
-        .filter(|s| s.age_seconds.is_some_and(|a| a > older_than.as_secs()))
-        .collect();
+    let mut stale = Vec::new();
+    let mut kept = Vec::new();
+    for c in &listing.clusters {
+        let entry = Stale {
+            kind: StaleKind::Cluster,
+            cluster: c.name.clone(),
+            region: c.region.clone(),
+            age_seconds: c
+                .created_at
+                .as_deref()
+                .and_then(parse_time)
+                .map(|t| age(t).as_secs()),
+            reason: Reason::Older,
+            expires_at: c.expires_at.clone(),
+            resources: Vec::new(),
+        };
+        if c.keep {
+            kept.push(Stale {
+                reason: Reason::Kept,
+                ..entry
+            });
+            continue;
+        }
+        // An expiry the janitor cannot read falls back to the age limit
+        // rather than sparing the cluster for ever.
+        match c.expires_at.as_deref().and_then(parse_time) {
+            Some(at) if at <= now => stale.push(Stale {
+                reason: Reason::Expired,
+                ..entry
+            }),
+            Some(_) => {}
+            None if entry.age_seconds.is_some_and(|a| a > older_than.as_secs()) => {
+                stale.push(entry)
+            }
+            None => {}
+        }
+    }
 
     let failed: BTreeSet<String> = failures.iter().map(|f| f.region.clone()).collect();
     let orphans: Vec<(String, Result<Vec<Orphan>, String>)> =
@@ -109,9 +152,15 @@ pub async fn find_at(
                         cluster: group.cluster,
                         region: region.clone(),
                         age_seconds: group.youngest.map(|t| age(t).as_secs()),
+                        reason: Reason::Older,
+                        expires_at: None,
                         resources: group.arns,
                     };
                     match entry.age_seconds {
+                        _ if group.kept => kept.push(Stale {
+                            reason: Reason::Kept,
+                            ..entry
+                        }),
                         None => undated.push(entry),
                         Some(a) if a > older_than.as_secs() => stale.push(entry),
                         Some(_) => {}
@@ -124,12 +173,14 @@ pub async fn find_at(
         (b.age_seconds, &a.region, &a.cluster).cmp(&(a.age_seconds, &b.region, &b.cluster))
     });
     undated.sort_by(|a, b| (&a.region, &a.cluster).cmp(&(&b.region, &b.cluster)));
+    kept.sort_by(|a, b| (&a.region, &a.cluster).cmp(&(&b.region, &b.cluster)));
     failures.sort_by(|a, b| a.region.cmp(&b.region));
     JanitorReport {
         regions: regions.to_vec(),
         older_than_seconds: older_than.as_secs(),
         stale,
         undated,
+        kept,
         failures,
     }
 }
@@ -144,6 +195,8 @@ struct Orphan {
     cluster: String,
     arns: Vec<String>,
     youngest: Option<SystemTime>,
+    /// One of its resources carries the keep tag.
+    kept: bool,
 }
 
 /// Terrace-tagged resources of this region grouped by cluster, for the
@@ -161,6 +214,7 @@ async fn orphans(api: &Api) -> Result<Vec<Orphan>, String> {
         );
     }
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut kept_groups = BTreeSet::new();
     let mut pages = api
         .tagging
         .get_resources()
@@ -186,6 +240,9 @@ async fn orphans(api: &Api) -> Result<Vec<Orphan>, String> {
             if let (Some(cluster), Some(arn)) = (cluster, mapping.resource_arn())
                 && !existing.contains(&cluster)
             {
+                if is_kept(mapping.tags().iter().map(|t| (t.key(), t.value()))) {
+                    kept_groups.insert(cluster.clone());
+                }
                 groups.entry(cluster).or_default().push(arn.to_string());
             }
         }
@@ -195,6 +252,7 @@ async fn orphans(api: &Api) -> Result<Vec<Orphan>, String> {
         arns.sort();
         let youngest = created(api, &arns).await?.into_iter().max();
         out.push(Orphan {
+            kept: kept_groups.contains(&cluster),
             cluster,
             arns,
             youngest,

@@ -8,7 +8,7 @@ use super::Printer;
 use super::aws::age;
 use crate::cli::OutputFormat;
 use crate::teardown::drain::DrainReport;
-use crate::teardown::janitor::{JanitorReport, Stale, StaleKind};
+use crate::teardown::janitor::{JanitorReport, Reason, Stale, StaleKind};
 use crate::teardown::{Inventory, Item, LeakReport, SweepReport};
 
 fn item_line(item: &Item) -> String {
@@ -165,13 +165,19 @@ impl Printer {
                 let limit = age(report.older_than_seconds);
                 if report.stale.is_empty() {
                     self.line(&format!(
-                        "Nothing older than {limit} in {} region(s).",
+                        "Nothing expired or older than {limit} in {} region(s).",
                         report.regions.len()
                     ));
                 } else {
-                    let header = ["KIND", "CLUSTER", "REGION", "AGE", "RESOURCES"];
-                    let rows: Vec<[String; 5]> = report.stale.iter().map(row).collect();
+                    let header = ["KIND", "CLUSTER", "REGION", "AGE", "WHY", "RESOURCES"];
+                    let rows: Vec<[String; 6]> = report.stale.iter().map(row).collect();
                     self.table(&header, &rows);
+                }
+                for kept in &report.kept {
+                    self.line(&format!(
+                        "kept: {} in {} (tagged terrace.dev/keep=true; never removed)",
+                        kept.cluster, kept.region
+                    ));
                 }
                 if !report.undated.is_empty() {
                     self.line(&format!(
@@ -192,7 +198,7 @@ impl Printer {
     }
 }
 
-fn row(stale: &Stale) -> [String; 5] {
+fn row(stale: &Stale) -> [String; 6] {
     [
         match stale.kind {
             StaleKind::Cluster => "cluster".into(),
@@ -201,6 +207,12 @@ fn row(stale: &Stale) -> [String; 5] {
         stale.cluster.clone(),
         stale.region.clone(),
         stale.age_seconds.map(age).unwrap_or_else(|| "-".into()),
+        match (stale.reason, &stale.expires_at) {
+            (Reason::Expired, Some(at)) => format!("expired {at}"),
+            (Reason::Expired, None) => "expired".into(),
+            (Reason::Older, _) => "older than the limit".into(),
+            (Reason::Kept, _) => "kept".into(),
+        },
         if stale.kind == StaleKind::Cluster {
             "-".into()
         } else {

@@ -76,6 +76,11 @@ filled:
    until it is deleted, and go away with it. The shim creates them after
    CreateLoadBalancer and deletes them after DeleteLoadBalancer.
 
+Test control (not a gap): `POST /_shim/deny-region` with `{"access_key":
+KEY, "region": R, "deny": true|false}` makes every request that account
+signs for region R fail as an SCP denying the region does (AccessDenied),
+so a test can make one region unreadable and leave the others alone.
+
 Test control (not a gap): `POST /_shim/endpoint` with `{"access_key": KEY,
 "cluster": NAME, "endpoint": URL}` makes DescribeCluster answer URL as the
 API endpoint of that account's cluster, so a test can put a real HTTP server (one that refuses every
@@ -151,6 +156,7 @@ LOCK = threading.Lock()
 BUCKET_POLICIES = {}  # bucket name -> policy document (bytes); S3 names are global
 LB_INTERFACES = {}  # load balancer ARN -> the ENI ids made for it (gap 12)
 ENDPOINTS = {}  # (access key, cluster name) -> API endpoint a test asked for
+DENIED_REGIONS = set()  # (access key, region) a test made unreadable
 
 XMLNS = re.compile(r'\sxmlns="[^"]+"')
 LIVE_INSTANCE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
@@ -442,6 +448,16 @@ class Handler(BaseHTTPRequestHandler):
             + self.interfaces(vpc_id=[vpc])
         )
 
+    def deny_region(self, region, service):
+        message = f"Access to region {region} is denied by a service control policy"
+        if service in ("ec2", "sts", "iam", "elasticloadbalancing"):
+            error = (
+                '<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>UnauthorizedOperation</Code>'
+                f"<Message>{message}</Message></Error></Errors><RequestID>{suffix(32)}</RequestID></Response>"
+            ).encode()
+            return self.send(403, error, [("Content-Type", "text/xml")])
+        return self.send_error_json(403, "AccessDeniedException", message)
+
     def refuse_in_use(self, action, params, body):
         check, key, what = DEPENDENCY_CHECKS[action]
         resource = params.get(key)
@@ -486,12 +502,22 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_any(self):
         body, chunked = self.read_body()
+        if self.path == "/_shim/deny-region" and self.command == "POST":
+            request = json.loads(body)
+            with LOCK:
+                if request.get("deny", True):
+                    DENIED_REGIONS.add((request["access_key"], request["region"]))
+                else:
+                    DENIED_REGIONS.discard((request["access_key"], request["region"]))
+            return self.send_json(200, {})
+        match = CREDENTIAL.search(self.headers.get("Authorization", ""))
+        if match and (match.group(1), match.group(2)) in DENIED_REGIONS:
+            return self.deny_region(match.group(2), match.group(3))
         if self.path == "/_shim/endpoint" and self.command == "POST":
             request = json.loads(body)
             with LOCK:
                 ENDPOINTS[(request["access_key"], request["cluster"])] = request["endpoint"]
             return self.send_json(200, {})
-        match = CREDENTIAL.search(self.headers.get("Authorization", ""))
         if not chunked and match and match.group(3) == "ec2" and b"Action=DescribeLaunchTemplateVersions" in body:
             return self.launch_template_versions(body)
         if not chunked and match and match.group(3) == "s3" and self.bucket_policy(body):

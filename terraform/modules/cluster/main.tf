@@ -111,11 +111,19 @@ resource "aws_eks_cluster" "this" {
     public_access_cidrs     = var.endpoint_public ? var.endpoint_public_cidrs : null
   }
 
+  tags = var.expires_at == null ? {} : { "terrace.dev/expires-at" = var.expires_at }
+
   depends_on = [
     aws_iam_role_policy_attachment.cluster,
     aws_iam_role_policy.cluster_kms,
     aws_cloudwatch_log_group.cluster,
   ]
+
+  # The expiry is fixed when the cluster is built: a later `up` renders a
+  # new one from its own clock, which must not show as a change.
+  lifecycle {
+    ignore_changes = [tags["terrace.dev/expires-at"]]
+  }
 }
 
 # default_tags cannot reach the security group EKS creates; Karpenter's

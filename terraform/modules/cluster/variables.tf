@@ -212,3 +212,14 @@ variable "system_taint_value" {
     error_message = "system_taint_value must be a valid Kubernetes label value."
   }
 }
+
+variable "expires_at" {
+  description = "When the janitor may remove the cluster (RFC 3339 UTC), set when it is built; null for no expiry."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.expires_at == null || can(formatdate("YYYY", var.expires_at))
+    error_message = "expires_at must be an RFC 3339 timestamp such as 2026-01-02T03:04:05Z."
+  }
+}

@@ -60,6 +60,11 @@ async fn command(
             printer.down_summary(&summary, result.is_ok());
             result?;
         }
+        Command::Cluster(ClusterCommand::Rebuild(args)) => {
+            let (summary, result) = ops::cluster::rebuild(ctx, &args, printer).await?;
+            printer.rebuild_summary(&summary, result.is_ok());
+            result?;
+        }
         Command::Cluster(ClusterCommand::Unlock(args)) => {
             printer.unlocked(&ops::cluster::unlock(ctx, &args, printer).await?);
         }

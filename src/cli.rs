@@ -179,6 +179,8 @@ pub enum ClusterCommand {
     Up(UpArgs),
     /// Remove the cluster and everything its controllers created, and prove nothing is left
     Down(DownArgs),
+    /// Down then up as one run: nothing of the old cluster left, the new one healthy
+    Rebuild(RebuildArgs),
     /// Check the account before building: credentials, region, quotas, names, terraform
     Preflight(ClusterArgs),
     /// Add (or update) the cluster's entry in a kubeconfig
@@ -247,6 +249,10 @@ pub struct UpArgs {
     #[arg(long)]
     pub restart: bool,
 
+    /// The janitor removes the cluster this long after it is built (30m, 24h, 7d); overrides `ttl:`
+    #[arg(long, value_name = "AGE", value_parser = crate::duration::parse)]
+    pub ttl: Option<Duration>,
+
     /// Kubeconfig to add the cluster's context to [default: first path of KUBECONFIG, else ~/.kube/config]
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
@@ -274,6 +280,42 @@ pub struct DownArgs {
     /// Kubeconfig to remove the cluster's context from [default: first path of KUBECONFIG, else ~/.kube/config]
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// Tear down and build without asking (required when not run from a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Keep a cluster younger than this that is healthy and matches its configuration (e.g. 24h)
+    #[arg(long, value_name = "AGE", value_parser = crate::duration::parse)]
+    pub if_older_than: Option<Duration>,
+
+    /// Stop the new build once this phase is done (e.g. `outputs`)
+    #[arg(long, value_enum, value_name = "PHASE")]
+    pub stop_after: Option<StopAfter>,
+
+    /// Forget an unfinished rebuild and start again with the teardown
+    #[arg(long)]
+    pub restart: bool,
+
+    /// The janitor removes the new cluster this long after it is built (30m, 24h, 7d); overrides `ttl:`
+    #[arg(long, value_name = "AGE", value_parser = crate::duration::parse)]
+    pub ttl: Option<Duration>,
+
+    #[command(flatten)]
+    pub teardown: TeardownArgs,
+
+    /// Kubeconfig whose context for the cluster is replaced [default: first path of KUBECONFIG, else ~/.kube/config]
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub argocd: ArgocdArgs,
 }
 
 /// How a teardown treats what the cluster's controllers created.

@@ -514,6 +514,56 @@ fn up_checks_every_flag_before_calling_aws() {
 }
 
 #[test]
+fn up_and_rebuild_check_ttl_and_their_flags_before_calling_aws() {
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["cluster", "up", "--yes", "--ttl", "30s"],
+            "--ttl: 30s is shorter than a minute",
+        ),
+        (
+            &["cluster", "rebuild", "--yes", "--ttl", "0m"],
+            "--ttl: 0s is shorter than a minute",
+        ),
+        (
+            &["cluster", "rebuild"],
+            "--yes: required when not run from a terminal",
+        ),
+        (
+            &["cluster", "rebuild", "--yes", "--name", "Bad_Name"],
+            "--name: \"Bad_Name\" must be a lowercase DNS label",
+        ),
+        (
+            &["cluster", "rebuild", "--yes", "--if-older-than", "1.5h"],
+            "--if-older-than",
+        ),
+        (&["cluster", "up", "--yes", "--ttl", "soon"], "--ttl"),
+    ];
+    for (flags, expected) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut args = flags.to_vec();
+        args.extend_from_slice(&["--region", "us-east-1"]);
+        let o = terrace(tmp.path(), &args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(err.contains(expected), "{flags:?}: {err}");
+        assert!(!tmp.path().join(".terrace").exists(), "{flags:?}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("terrace.yaml"),
+        "defaults:\n  ttl: 2 days\n",
+    )
+    .unwrap();
+    let o = terrace(tmp.path(), &["cluster", "render", "--region", "us-east-1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("terrace.yaml: defaults.ttl:"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn token_checks_the_role_arn_before_calling_aws() {
     let tmp = tempfile::tempdir().unwrap();
     let args = [

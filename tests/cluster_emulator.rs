@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -325,21 +325,7 @@ async fn ctrl_c_during_apply_stops_terraform_cleanly_and_the_next_up_resumes() {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "up ended before apply started: {printed:?}"
-        );
-        printed.push(line.clone());
-        let event: Value = serde_json::from_str(&line).unwrap_or_default();
-        if event["command"] == "apply" && event["status"] == "progress" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "apply never started");
-    }
+    support::machine::read_until_apply(&mut stdout, Duration::from_secs(60));
     interrupt(&child);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();

@@ -87,6 +87,21 @@ pub struct LockRecord {
     pub host: String,
 }
 
+/// A `rebuild` in progress: its `down` half, then its `up` half, each
+/// journaled in its own section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebuildRecord {
+    /// The run that started the rebuild.
+    pub run: String,
+    /// Runs that resumed it, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed_by: Vec<String>,
+    /// Unix milliseconds.
+    pub started_ms: u64,
+    /// The old cluster is gone (its `down` verified nothing is left).
+    pub down_done: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("{}: {action}: {source}", path.display())]
@@ -111,6 +126,9 @@ pub struct Journal {
     pub down: Runs,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<LockRecord>,
+    /// A `rebuild` that has not finished: which of its halves are done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuild: Option<RebuildRecord>,
     #[serde(skip)]
     path: PathBuf,
     /// A dry run reads the journal but must not change it.
@@ -291,6 +309,12 @@ impl Journal {
     /// Remembers the state lock Terraform holds for this work directory.
     pub fn set_lock(&mut self, lock: Option<LockRecord>) -> Result<(), JournalError> {
         self.lock = lock;
+        self.save()
+    }
+
+    /// Records (or, with `None`, ends) a rebuild in progress.
+    pub fn set_rebuild(&mut self, rebuild: Option<RebuildRecord>) -> Result<(), JournalError> {
+        self.rebuild = rebuild;
         self.save()
     }
 

@@ -9,6 +9,7 @@ pub mod guard;
 pub mod journal;
 pub mod lock;
 mod pipeline;
+mod rebuild;
 pub mod stale;
 mod unlock;
 mod up;
@@ -17,6 +18,7 @@ pub mod verify;
 pub use connect::eks_client;
 pub use down::{DownOptions, DownPlan, DownSummary, down};
 pub use pipeline::{Outcome, PhaseReport};
+pub use rebuild::{Decision, RebuildOptions, RebuildSummary, rebuild};
 pub use unlock::{UnlockOptions, UnlockSummary, unlock};
 pub use up::{UpOptions, UpSummary, VERIFY_DEADLINE, up};
 
@@ -178,6 +180,7 @@ pub trait Prompt: Sync {
 }
 
 /// Who approves changes: `--yes`, or a person at a terminal.
+#[derive(Clone, Copy)]
 pub enum Approval<'a> {
     Yes,
     Ask(&'a dyn Prompt),

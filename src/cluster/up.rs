@@ -39,6 +39,8 @@ pub struct UpOptions<'a> {
     pub restart: bool,
     /// How long `verify` waits for the whole cluster to be ready.
     pub verify_deadline: std::time::Duration,
+    /// `--ttl`, over the configuration's `ttl:`.
+    pub ttl: Option<std::time::Duration>,
 }
 
 /// How long `verify` waits unless told otherwise: the addons phase has
@@ -80,12 +82,21 @@ pub async fn up(
     options: UpOptions<'_>,
     reporter: &dyn Reporter,
 ) -> (UpSummary, Result<(), ClusterError>) {
+    up_with(&options, reporter).await
+}
+
+/// As [`up`], for a caller that runs more than once with the same options
+/// (rebuild: a dry run first, then the real one).
+pub(super) async fn up_with(
+    options: &UpOptions<'_>,
+    reporter: &dyn Reporter,
+) -> (UpSummary, Result<(), ClusterError>) {
     let started = Instant::now();
     let mut summary = UpSummary {
         dry_run: options.dry_run,
         ..UpSummary::default()
     };
-    let result = run(&options, reporter, &mut summary).await;
+    let result = run(options, reporter, &mut summary).await;
     summary.seconds = started.elapsed().as_secs_f64();
     (summary, result)
 }
@@ -104,7 +115,7 @@ async fn run(
         JournalMode::Resume
     };
     let Started {
-        spec,
+        mut spec,
         dir,
         lock: _lock,
         pipeline: mut p,
@@ -121,6 +132,7 @@ async fn run(
     summary.region = spec.region.clone();
     summary.dir = dir.clone();
     summary.resumed = p.resuming();
+    expire(&mut spec, options.ttl, std::time::SystemTime::now());
     let aws = Aws::connect(&spec.region).await;
     let up = Up {
         options,
@@ -135,6 +147,21 @@ async fn run(
     }
     summary.phases = std::mem::take(&mut p.phases);
     result
+}
+
+/// Fixes the expiry a TTL gives, counted from `now`. Terraform keeps the
+/// expiry of a cluster it already built, so only a new cluster takes it.
+fn expire(spec: &mut ClusterSpec, flag: Option<std::time::Duration>, now: std::time::SystemTime) {
+    if spec.lifetime.keep {
+        return;
+    }
+    if let Some(ttl) = flag {
+        spec.lifetime.ttl_seconds = Some(ttl.as_secs());
+    }
+    spec.lifetime.expires_at = spec
+        .lifetime
+        .ttl_seconds
+        .map(|ttl| crate::aws::token::rfc3339(now + std::time::Duration::from_secs(ttl)));
 }
 
 /// What every phase of one `up` works with.

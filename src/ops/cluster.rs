@@ -13,11 +13,12 @@ use crate::aws::discovery::{self, ClusterStatus, Listing};
 use crate::aws::kubeconfig::{self, Written};
 use crate::aws::preflight::PreflightReport;
 use crate::cli::{
-    ArgocdArgs, ClusterArgs, DownArgs, KubeconfigArgs, ListArgs, TeardownArgs, UnlockArgs, UpArgs,
+    ArgocdArgs, ClusterArgs, DownArgs, KubeconfigArgs, ListArgs, RebuildArgs, TeardownArgs,
+    UnlockArgs, UpArgs,
 };
 use crate::cluster::{
-    self, Approval, ClusterError, DownOptions, DownSummary, RenderSummary, UnlockOptions,
-    UnlockSummary, UpOptions, UpSummary,
+    self, Approval, ClusterError, DownOptions, DownSummary, RebuildOptions, RebuildSummary,
+    RenderSummary, UnlockOptions, UnlockSummary, UpOptions, UpSummary,
 };
 use crate::config::{ConfigError, Request};
 use crate::terraform::Interrupt;
@@ -37,6 +38,7 @@ pub async fn up(ctx: &Context, args: &UpArgs, show: &dyn Show) -> Result<Finishe
     let approval = ctx.approval(args.yes, args.dry_run, show)?;
     let kubeconfig = ctx.kubeconfig(args.kubeconfig.as_deref())?;
     let install = install_options(ctx, &args.argocd)?;
+    check_ttl(args.ttl)?;
     let interrupt = Interrupt::signals()?;
     let options = UpOptions {
         request: ctx.request(&args.cluster.region, args.cluster.name.as_deref()),
@@ -50,8 +52,52 @@ pub async fn up(ctx: &Context, args: &UpArgs, show: &dyn Show) -> Result<Finishe
         interrupt: interrupt.clone(),
         restart: args.restart,
         verify_deadline: cluster::VERIFY_DEADLINE,
+        ttl: args.ttl,
     };
     let (summary, result) = cluster::up(options, show).await;
+    Ok((summary, result.map_err(|e| e.stopped_by(&interrupt))))
+}
+
+/// `rebuild`: the flags of `up` and `down` that apply, checked before the
+/// first AWS call.
+pub async fn rebuild(
+    ctx: &Context,
+    args: &RebuildArgs,
+    show: &dyn Show,
+) -> Result<Finished<RebuildSummary>> {
+    let approval = ctx.approval(args.yes, false, show)?;
+    let kubeconfig = ctx.kubeconfig(args.kubeconfig.as_deref())?;
+    let install = install_options(ctx, &args.argocd)?;
+    check_ttl(args.ttl)?;
+    let interrupt = Interrupt::signals()?;
+    let request = ctx.request(&args.cluster.region, args.cluster.name.as_deref());
+    let options = RebuildOptions {
+        down: down_options(
+            ctx,
+            request.clone(),
+            approval,
+            false,
+            &args.teardown,
+            kubeconfig.path.clone(),
+            interrupt.clone(),
+        ),
+        up: UpOptions {
+            request,
+            approval,
+            dry_run: false,
+            stop_after: args.stop_after.map(|s| s.phase()),
+            install,
+            kubeconfig,
+            terraform: ctx.terraform(),
+            interrupt: interrupt.clone(),
+            restart: false,
+            verify_deadline: cluster::VERIFY_DEADLINE,
+            ttl: args.ttl,
+        },
+        if_older_than: args.if_older_than,
+        restart: args.restart,
+    };
+    let (summary, result) = cluster::rebuild(options, show).await;
     Ok((summary, result.map_err(|e| e.stopped_by(&interrupt))))
 }
 
@@ -138,6 +184,21 @@ fn down_options<'a>(
         terraform: ctx.terraform(),
         interrupt,
         deadline: teardown.wait,
+    }
+}
+
+/// A TTL under a minute would let the janitor remove the cluster while
+/// it is still being built.
+pub fn check_ttl(ttl: Option<std::time::Duration>) -> Result<(), ConfigError> {
+    match ttl {
+        Some(ttl) if ttl.as_secs() < 60 => Err(flag_error(
+            "--ttl",
+            format!(
+                "{} is shorter than a minute (e.g. 24h)",
+                crate::duration::format(ttl)
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 

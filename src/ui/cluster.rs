@@ -6,7 +6,9 @@ use serde_json::json;
 
 use super::Printer;
 use crate::cli::OutputFormat;
-use crate::cluster::{DownSummary, Outcome, PhaseReport, Prompt, UnlockSummary, UpSummary};
+use crate::cluster::{
+    DownSummary, Outcome, PhaseReport, Prompt, RebuildSummary, UnlockSummary, UpSummary,
+};
 use crate::duration;
 use crate::ops::Show;
 
@@ -56,6 +58,48 @@ impl Printer {
                 }
             }
         }
+    }
+
+    /// Both halves' summaries, then the rebuild's verdict; one JSON object
+    /// holding both with `--output json`.
+    pub fn rebuild_summary(&self, s: &RebuildSummary, ok: bool) {
+        self.finish_progress();
+        if self.format == OutputFormat::Json {
+            self.json(json!({ "event": "summary", "command": "rebuild", "ok": ok, "summary": s }));
+            return;
+        }
+        if let Some(decision) = &s.decision {
+            self.line(&decision.reason);
+        }
+        if let Some(down) = &s.down {
+            self.down_summary(down, ok || s.up.is_some());
+        }
+        if let Some(up) = &s.up {
+            self.up_summary(up, ok);
+        }
+        let verdict = match (ok, s.kept()) {
+            (true, true) => "kept",
+            (true, false) => "rebuilt",
+            (false, _) => "rebuild stopped; run it again to resume",
+        };
+        let halves = [
+            ("down", s.down.as_ref().map(|d| d.seconds)),
+            ("up", s.up.as_ref().map(|u| u.seconds)),
+        ]
+        .iter()
+        .filter_map(|(half, secs)| secs.map(|t| format!("{half} {}", seconds(t))))
+        .collect::<Vec<_>>();
+        let halves = if halves.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", halves.join(", "))
+        };
+        self.line(&format!(
+            "{} ({}): {verdict} in {}{halves}",
+            s.cluster,
+            s.region,
+            seconds(s.seconds)
+        ));
     }
 
     pub fn unlocked(&self, s: &UnlockSummary) {

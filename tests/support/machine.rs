@@ -156,3 +156,29 @@ pub fn running(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// Reads a running `--output json` command's lines until Terraform's apply
+/// reports progress; what it read, for a failure message.
+pub fn read_until_apply(
+    stdout: &mut impl std::io::BufRead,
+    within: std::time::Duration,
+) -> Vec<String> {
+    let deadline = std::time::Instant::now() + within;
+    let mut printed = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the run ended before apply started: {printed:?}"
+        );
+        printed.push(line.clone());
+        let event: Value = serde_json::from_str(&line).unwrap_or_default();
+        if event["command"] == "apply" && event["status"] == "progress" {
+            return printed;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "apply never started: {printed:?}"
+        );
+    }
+}

@@ -93,6 +93,8 @@ pub async fn rebuild(
             restart: false,
             verify_deadline: cluster::VERIFY_DEADLINE,
             ttl: args.ttl,
+            // The up half builds from nothing: there is nothing to replace.
+            allow_replace: false,
         },
         if_older_than: args.if_older_than,
         restart: args.restart,

@@ -260,6 +260,10 @@ impl Shared {
             interrupt: self.interrupt.clone(),
             restart: self.restart,
             verify_deadline: cluster::VERIFY_DEADLINE,
+            ttl: None,
+            // A fleet runs unattended: replacing a member's foundations
+            // stays a single-cluster `up --allow-replace`.
+            allow_replace: false,
         }
     }
 }

@@ -56,6 +56,10 @@ struct ResourceChange {
     #[serde(rename = "type")]
     kind: String,
     change: Change,
+    /// Why Terraform replaces it; `replace_because_tainted` for what an
+    /// interrupted apply began and never finished creating.
+    #[serde(default)]
+    action_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +76,9 @@ pub fn destructive_changes(plan_json: &str) -> Result<Vec<Destructive>, PlanJson
         .resource_changes
         .into_iter()
         .filter(|c| c.mode != "data")
+        // Finishing a create that a stopped apply left tainted rebuilds
+        // nothing a cluster stands on: it never stood.
+        .filter(|c| c.action_reason.as_deref() != Some("replace_because_tainted"))
         .filter_map(|c| {
             let (_, what) = GUARDED.iter().find(|(kind, _)| *kind == c.kind)?;
             let deletes = c.change.actions.iter().any(|a| a == "delete");
@@ -188,6 +195,24 @@ mod tests {
                 "destroy module.kms.aws_kms_key.this (KMS key)",
             ]
         );
+    }
+
+    #[test]
+    fn replacing_what_an_interrupted_apply_left_tainted_is_not_destructive() {
+        let mut tainted = change(
+            "module.network.aws_vpc.this",
+            "aws_vpc",
+            &["delete", "create"],
+        );
+        tainted["action_reason"] = "replace_because_tainted".into();
+        assert_eq!(destructive_changes(&plan(vec![tainted])).unwrap(), []);
+        let mut forced = change(
+            "module.network.aws_vpc.this",
+            "aws_vpc",
+            &["delete", "create"],
+        );
+        forced["action_reason"] = "replace_because_cannot_update".into();
+        assert_eq!(destructive_changes(&plan(vec![forced])).unwrap().len(), 1);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::machine::{Machine, REGION, error, events, parse, running, show};
+use support::machine::{Machine, REGION, error, events, parse, running, show, wait_gone};
 use support::moto::Account;
 
 fn s3(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
@@ -263,7 +263,10 @@ async fn a_lock_left_by_a_killed_process_group_is_named_and_released_by_unlock()
         libc::kill(-(first.id() as i32), libc::SIGKILL);
     }
     first.wait().unwrap();
-    assert!(!running(terraform[0]));
+    assert!(
+        wait_gone(terraform[0], Duration::from_secs(10)),
+        "SIGKILL stopped Terraform"
+    );
     let lock = lock_object(&machine.account, name)
         .await
         .expect("the killed apply left its lock");

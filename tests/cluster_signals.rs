@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::machine::{Machine, REGION, error, events, running};
+use support::machine::{Machine, REGION, error, events, running, wait_gone};
 
 const UP: [&str; 9] = [
     "--output",
@@ -94,18 +94,6 @@ fn wait_for_pid(path: &Path, within: Duration) -> i32 {
     }
 }
 
-/// Waits, bounded, for `pid` to stop running.
-fn wait_gone(pid: i32, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while running(pid) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_sigterm_and_sighup_stop_terraform_cleanly_with_their_exit_codes() {
     terrace::tls::install_crypto_provider();
@@ -122,7 +110,10 @@ async fn sigint_sigterm_and_sighup_stop_terraform_cleanly_with_their_exit_codes(
             released.exists(),
             "{name}: Terraform was stopped with SIGINT and released its lock"
         );
-        assert!(!running(terraform), "{name}: Terraform is gone");
+        assert!(
+            wait_gone(terraform, Duration::from_secs(10)),
+            "{name}: Terraform is gone"
+        );
         let journal = machine.journal();
         assert_eq!(
             journal["up"]["phases"]["terraform"]["status"], "interrupted",
@@ -155,7 +146,10 @@ async fn a_second_signal_kills_a_terraform_that_does_not_stop() {
     run.signal(libc::SIGINT);
     let (exit, stdout, _machine, released, terraform) = run.wait();
     assert_eq!(exit, Some(143), "the first signal decides: {stdout}");
-    assert!(!running(terraform), "the second signal killed Terraform");
+    assert!(
+        wait_gone(terraform, Duration::from_secs(10)),
+        "the second signal killed Terraform"
+    );
     assert!(!released.exists(), "killed, not stopped cleanly");
 }
 

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -157,13 +158,23 @@ pub fn running(pid: i32) -> bool {
     }
 }
 
+/// Waits, bounded, for `pid` to stop running: a signalled process takes a
+/// moment to die, longer on a loaded machine.
+pub fn wait_gone(pid: i32, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while running(pid) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
 /// Reads a running `--output json` command's lines until Terraform's apply
 /// reports progress; what it read, for a failure message.
-pub fn read_until_apply(
-    stdout: &mut impl std::io::BufRead,
-    within: std::time::Duration,
-) -> Vec<String> {
-    let deadline = std::time::Instant::now() + within;
+pub fn read_until_apply(stdout: &mut impl std::io::BufRead, within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
     let mut printed = Vec::new();
     loop {
         let mut line = String::new();
@@ -177,7 +188,7 @@ pub fn read_until_apply(
             return printed;
         }
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "apply never started: {printed:?}"
         );
     }

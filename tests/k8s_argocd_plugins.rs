@@ -245,13 +245,13 @@ async fn addons_status_reports_each_plugin_sidecar() {
         &options,
     )
     .await;
+    let catalog = Catalog::embedded().unwrap();
+    let statuses = || health::status(&cluster.kube, catalog.gitops(), &[]);
     let plugin_row =
         |rows: &[health::AddonStatus]| rows.iter().find(|r| r.name == "plugin/cdk8s-v1.0").cloned();
 
     // No repo-server pod reports the sidecar yet.
-    let rows = health::status(&cluster.kube, Catalog::embedded().unwrap().gitops(), &[])
-        .await
-        .unwrap();
+    let rows = statuses().await.unwrap();
     let row = plugin_row(&rows).expect("a row for the plugin");
     assert!(!row.healthy);
     assert_eq!(row.health, "NotReady");
@@ -262,12 +262,7 @@ async fn addons_status_reports_each_plugin_sidecar() {
     pods.create(&PostParams::default(), &repo_server_pod(false))
         .await
         .unwrap();
-    let row = plugin_row(
-        &health::status(&cluster.kube, Catalog::embedded().unwrap().gitops(), &[])
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let row = plugin_row(&statuses().await.unwrap()).unwrap();
     assert_eq!(row.health, "NotReady");
     pods.delete("argocd-repo-server-0", &DeleteParams::default())
         .await
@@ -275,12 +270,7 @@ async fn addons_status_reports_each_plugin_sidecar() {
     pods.create(&PostParams::default(), &repo_server_pod(true))
         .await
         .unwrap();
-    let row = plugin_row(
-        &health::status(&cluster.kube, Catalog::embedded().unwrap().gitops(), &[])
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let row = plugin_row(&statuses().await.unwrap()).unwrap();
     assert_eq!(
         (row.health.as_str(), row.healthy),
         ("Ready", true),
@@ -289,9 +279,7 @@ async fn addons_status_reports_each_plugin_sidecar() {
 
     // Without plugins there is no plugin row.
     run(&cluster, &spec(dir.path(), json!([])), &options).await;
-    let rows = health::status(&cluster.kube, Catalog::embedded().unwrap().gitops(), &[])
-        .await
-        .unwrap();
+    let rows = statuses().await.unwrap();
     assert!(plugin_row(&rows).is_none(), "{rows:?}");
 }
 

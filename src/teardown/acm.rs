@@ -15,8 +15,8 @@ use aws_sdk_acm::types::{CertificateDetail, Filters, KeyAlgorithm};
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecordSet, RrType};
 
 use super::api::{Api, Attempt, code, each_item};
-use super::dns;
 use super::{Item, Kind, TeardownError};
+use super::{dns, inventory};
 use crate::aws::sdk_message;
 use crate::model::tags::owned_by_terrace;
 
@@ -159,21 +159,7 @@ async fn validation_records(
 async fn public_zones_holding(api: &Api, domain: &str) -> Result<Vec<String>, TeardownError> {
     let mut name = dns::normalize(domain);
     loop {
-        api.hit("route53:ListHostedZonesByName");
-        let out = api
-            .route53
-            .list_hosted_zones_by_name()
-            .dns_name(&name)
-            .send()
-            .await
-            .map_err(|e| api.error("list hosted zones", sdk_message(&e)))?;
-        let ids: Vec<String> = out
-            .hosted_zones()
-            .iter()
-            .filter(|z| dns::normalize(z.name()) == name)
-            .filter(|z| !z.config().is_some_and(|c| c.private_zone()))
-            .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
-            .collect();
+        let ids = inventory::zone_ids(api, &name, true).await?;
         if !ids.is_empty() {
             return Ok(ids);
         }

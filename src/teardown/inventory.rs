@@ -595,21 +595,7 @@ async fn records(api: &Api, spec: &ClusterSpec) -> Result<DnsFound, TeardownErro
     let mut items = Vec::new();
     let mut warnings = Vec::new();
     for zone_name in dns_zones(spec) {
-        let wanted = dns::normalize(&zone_name);
-        api.hit("route53:ListHostedZonesByName");
-        let out = api
-            .route53
-            .list_hosted_zones_by_name()
-            .dns_name(&zone_name)
-            .send()
-            .await
-            .map_err(|e| api.error("list hosted zones", sdk_message(&e)))?;
-        let ids: Vec<String> = out
-            .hosted_zones()
-            .iter()
-            .filter(|z| dns::normalize(z.name()) == wanted)
-            .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
-            .collect();
+        let ids = zone_ids(api, &zone_name, false).await?;
         if ids.is_empty() {
             warnings.push(format!("no Route53 hosted zone named {zone_name}"));
         }
@@ -629,6 +615,31 @@ async fn records(api: &Api, spec: &ClusterSpec) -> Result<DnsFound, TeardownErro
         }
     }
     Ok((zones, items, warnings))
+}
+
+/// The ids of the hosted zones named exactly `name` (only public ones with
+/// `public_only`: an ACM validation record must be publicly resolvable).
+pub(crate) async fn zone_ids(
+    api: &Api,
+    name: &str,
+    public_only: bool,
+) -> Result<Vec<String>, TeardownError> {
+    let wanted = dns::normalize(name);
+    api.hit("route53:ListHostedZonesByName");
+    let out = api
+        .route53
+        .list_hosted_zones_by_name()
+        .dns_name(&wanted)
+        .send()
+        .await
+        .map_err(|e| api.error("list hosted zones", sdk_message(&e)))?;
+    Ok(out
+        .hosted_zones()
+        .iter()
+        .filter(|z| dns::normalize(z.name()) == wanted)
+        .filter(|z| !(public_only && z.config().is_some_and(|c| c.private_zone())))
+        .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
+        .collect())
 }
 
 async fn record_sets(api: &Api, zone_id: &str) -> Result<Vec<ResourceRecordSet>, TeardownError> {

@@ -96,11 +96,13 @@ pub enum FleetCommand {
     Up(FleetUpArgs),
     /// Remove every cluster, each on its own, several at once
     Down(FleetDownArgs),
+    /// Down then up of every cluster, each as `cluster rebuild` does it, several at once
+    Rebuild(FleetRebuildArgs),
     /// What `up` would change in each cluster (preflight, render, terraform plan); changes nothing
     Plan(FleetEach),
     /// Write each cluster's Terraform and manifests to .terrace/<name> (offline)
     Render(FleetSelect),
-    /// Whether each cluster exists, its EKS status, version and age, addon health, and drift
+    /// Whether each cluster exists, its EKS status, version and age, TTL or keep, addon health, and drift
     Status(FleetEach),
     /// The clusters as a CI job matrix (`--output github` for GitHub Actions' fromJSON)
     Matrix(FleetSelect),
@@ -123,24 +125,8 @@ pub struct FleetUpArgs {
     #[command(flatten)]
     pub each: FleetEach,
 
-    /// Go ahead without asking (required when not run from a terminal)
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-
-    /// Stop each cluster once this phase is done
-    #[arg(long, value_enum, value_name = "PHASE")]
-    pub stop_after: Option<StopAfter>,
-
-    /// Ignore each cluster's journal of an unfinished previous run: run every phase
-    #[arg(long)]
-    pub restart: bool,
-
-    /// Kubeconfig to add the clusters' contexts to [default: first path of KUBECONFIG, else ~/.kube/config]
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
     #[command(flatten)]
-    pub argocd: ArgocdArgs,
+    pub up: UpFlags,
 }
 
 #[derive(Debug, Args)]
@@ -148,16 +134,17 @@ pub struct FleetDownArgs {
     #[command(flatten)]
     pub each: FleetEach,
 
-    /// Go ahead without asking (required when not run from a terminal)
-    #[arg(long, short = 'y')]
-    pub yes: bool,
+    #[command(flatten)]
+    pub down: DownFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct FleetRebuildArgs {
+    #[command(flatten)]
+    pub each: FleetEach,
 
     #[command(flatten)]
-    pub teardown: TeardownArgs,
-
-    /// Kubeconfig to remove the clusters' contexts from [default: first path of KUBECONFIG, else ~/.kube/config]
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
+    pub rebuild: RebuildFlags,
 }
 
 /// The clusters a fleet command runs for, and how many at once.
@@ -229,10 +216,6 @@ pub struct UpArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
 
-    /// Apply without asking (required when not run from a terminal)
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-
     /// Run preflight, render and terraform plan, and say what would change; change nothing
     #[arg(long, conflicts_with = "stop_after")]
     pub dry_run: bool,
@@ -240,6 +223,17 @@ pub struct UpArgs {
     /// Let the plan replace or destroy the EKS cluster, its VPC, KMS key or node group (refused under --yes without it)
     #[arg(long)]
     pub allow_replace: bool,
+
+    #[command(flatten)]
+    pub up: UpFlags,
+}
+
+/// The flags of a build that `cluster up` and `fleet up` share.
+#[derive(Debug, Args)]
+pub struct UpFlags {
+    /// Apply without asking (required when not run from a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 
     /// Stop once this phase is done (e.g. `outputs`: the infrastructure without the operator stack)
     #[arg(long, value_enum, value_name = "PHASE")]
@@ -253,7 +247,7 @@ pub struct UpArgs {
     #[arg(long, value_name = "AGE", value_parser = crate::duration::parse)]
     pub ttl: Option<Duration>,
 
-    /// Kubeconfig to add the cluster's context to [default: first path of KUBECONFIG, else ~/.kube/config]
+    /// Kubeconfig to add the context to [default: first path of KUBECONFIG, else ~/.kube/config]
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
@@ -266,18 +260,25 @@ pub struct DownArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
 
-    /// Destroy without asking (required when not run from a terminal)
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-
     /// List what destroy and the sweep would remove; remove nothing
     #[arg(long)]
     pub plan: bool,
 
     #[command(flatten)]
+    pub down: DownFlags,
+}
+
+/// The flags of a teardown that `cluster down` and `fleet down` share.
+#[derive(Debug, Args)]
+pub struct DownFlags {
+    /// Destroy without asking (required when not run from a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    #[command(flatten)]
     pub teardown: TeardownArgs,
 
-    /// Kubeconfig to remove the cluster's context from [default: first path of KUBECONFIG, else ~/.kube/config]
+    /// Kubeconfig to remove the context from [default: first path of KUBECONFIG, else ~/.kube/config]
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 }
@@ -287,6 +288,13 @@ pub struct RebuildArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
 
+    #[command(flatten)]
+    pub rebuild: RebuildFlags,
+}
+
+/// The flags of a rebuild that `cluster rebuild` and `fleet rebuild` share.
+#[derive(Debug, Args)]
+pub struct RebuildFlags {
     /// Tear down and build without asking (required when not run from a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -310,7 +318,7 @@ pub struct RebuildArgs {
     #[command(flatten)]
     pub teardown: TeardownArgs,
 
-    /// Kubeconfig whose context for the cluster is replaced [default: first path of KUBECONFIG, else ~/.kube/config]
+    /// Kubeconfig whose context is replaced [default: first path of KUBECONFIG, else ~/.kube/config]
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 

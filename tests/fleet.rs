@@ -270,6 +270,249 @@ async fn a_failing_member_does_not_stop_the_others_and_every_event_names_its_mem
     );
 }
 
+/// A member's half of a rebuild summary: the names of its phases.
+fn halves(summary: &Value) -> (Vec<String>, Vec<String>) {
+    let names = |half: &str| -> Vec<String> {
+        summary["summary"][half]["phases"]
+            .as_array()
+            .map(|phases| {
+                phases
+                    .iter()
+                    .map(|p| p["phase"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    (names("down"), names("up"))
+}
+
+#[tokio::test]
+async fn fleet_rebuild_runs_each_member_through_both_halves_names_the_failed_one_and_resumes_it() {
+    terrace::tls::install_crypto_provider();
+    let machine = Machine::new(support::moto::account().await)
+        .with_fake_terraform()
+        .with("FAKE_TF_FAIL_IN", "fleet-us-west-2");
+    let config = fixture("fleet-emulator.yaml");
+    let rebuild = [
+        "--output",
+        "json",
+        "--config",
+        &config,
+        "fleet",
+        "rebuild",
+        "--yes",
+        "--stop-after",
+        "outputs",
+    ];
+    let run = machine
+        .command(&rebuild)
+        .env("FAKE_TF_FAIL", "apply")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", show(&run));
+    let (events, fleet) = fleet_stream(&run);
+    assert_eq!(fleet["command"], "rebuild");
+    assert_eq!(
+        results(&fleet),
+        [
+            ("fleet-us-east-1", "done", "up outputs"),
+            ("fleet-us-west-2", "failed", "up terraform"),
+            ("fleet-eu-west-1", "done", "up outputs"),
+        ]
+        .map(|(c, r, p)| (c.to_string(), r.to_string(), p.to_string()))
+    );
+    // One rebuild summary per member, each with both halves: the old
+    // cluster removed and proved gone, then the new one built.
+    let summaries: Vec<&Value> = events.iter().filter(|e| e["event"] == "summary").collect();
+    assert_eq!(summaries.len(), 3, "{summaries:#?}");
+    for summary in &summaries {
+        assert_eq!(summary["command"], "rebuild", "{summary}");
+        let (down, up) = halves(summary);
+        assert!(down.contains(&"verify".to_string()), "{summary}");
+        assert!(up.contains(&"terraform".to_string()), "{summary}");
+        assert_eq!(
+            summary["ok"],
+            summary["cluster"] != "fleet-us-west-2",
+            "{summary}"
+        );
+    }
+    let errors: Vec<&Value> = events.iter().filter(|e| e["event"] == "error").collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["cluster"], "fleet-us-west-2");
+
+    // In text, exit 1 names the member and the half and phase it failed in
+    // (a re-run of the failed one alone: the others' state buckets now
+    // exist, and moto answers the down gate's HeadObject of a missing state
+    // with 403 under the bucket's TLS-only policy, as plain HTTP is).
+    let text = machine
+        .command(&[&rebuild[2..], &["--clusters", "fleet-us-west-2"]].concat())
+        .env("FAKE_TF_FAIL", "apply")
+        .output()
+        .unwrap();
+    assert_eq!(text.status.code(), Some(1), "{}", show(&text));
+    assert!(
+        stderr(&text).contains(
+            "1 of 1 clusters did not finish `fleet rebuild`: fleet-us-west-2 (us-west-2) in up terraform"
+        ),
+        "{}",
+        show(&text)
+    );
+
+    // Again without the failure: the failed member continues its rebuild
+    // with the build (its old cluster is gone), never tearing down again.
+    let again = machine.run(&[&rebuild[..], &["--clusters", "fleet-us-west-2"]].concat());
+    assert_eq!(again.status.code(), Some(0), "{}", show(&again));
+    let (events, fleet) = fleet_stream(&again);
+    assert_eq!(
+        results(&fleet),
+        [(
+            "fleet-us-west-2".to_string(),
+            "done".to_string(),
+            "up outputs".to_string()
+        )]
+    );
+    let summary = events.iter().find(|e| e["event"] == "summary").unwrap();
+    assert_eq!(summary["summary"]["resumed"], true, "{summary}");
+    let (down, up) = halves(summary);
+    assert!(down.is_empty() && !up.is_empty(), "{summary}");
+
+    // A young, healthy cluster whose re-plan changes nothing is kept.
+    support::seed::eks_cluster(
+        &machine.account,
+        "us-east-1",
+        "fleet-us-east-1",
+        &support::seed::terrace_tags("fleet-us-east-1"),
+    )
+    .await;
+    let keep = machine
+        .command(
+            &[
+                &rebuild[..],
+                &["--clusters", "fleet-us-east-1", "--if-older-than", "24h"],
+            ]
+            .concat(),
+        )
+        .env("FAKE_TF_NO_CHANGES", "1")
+        .output()
+        .unwrap();
+    assert_eq!(keep.status.code(), Some(0), "{}", show(&keep));
+    let (events, fleet) = fleet_stream(&keep);
+    assert_eq!(
+        results(&fleet),
+        [(
+            "fleet-us-east-1".to_string(),
+            "done".to_string(),
+            "kept".to_string()
+        )]
+    );
+    let summary = events.iter().find(|e| e["event"] == "summary").unwrap();
+    assert_eq!(summary["summary"]["decision"]["kept"], true, "{summary}");
+    assert!(summary["summary"]["down"].is_null(), "{summary}");
+}
+
+/// `fleet status` reads keep and expiry from each live cluster's tags,
+/// the janitor's source, and the configured TTL for one not built.
+#[tokio::test]
+async fn fleet_status_shows_keep_and_ttl_per_member() {
+    terrace::tls::install_crypto_provider();
+    let machine = Machine::new(support::moto::account().await).with_fake_terraform();
+    let config = machine.dir.path().join("terrace.yaml");
+    std::fs::write(
+        &config,
+        "fleet: fleet\n\
+         defaults:\n  ttl: 24h\n  network: { azs: 2, nat: single }\n\
+         clusters:\n\
+         \x20 - region: us-east-1\n    keep: true\n    network: { cidr: 10.0.0.0/16 }\n\
+         \x20 - region: us-west-2\n    network: { cidr: 10.1.0.0/16 }\n\
+         \x20 - region: eu-west-1\n    network: { cidr: 10.2.0.0/16 }\n",
+    )
+    .unwrap();
+    let tags = |cluster: &str, extra: (&'static str, String)| {
+        let mut tags = support::seed::terrace_tags(cluster);
+        tags.push(extra);
+        tags
+    };
+    support::seed::eks_cluster(
+        &machine.account,
+        "us-east-1",
+        "fleet-us-east-1",
+        &tags("fleet-us-east-1", ("terrace.dev/keep", "true".into())),
+    )
+    .await;
+    let in_five_hours = std::time::SystemTime::now() + Duration::from_secs(5 * 3600 + 600);
+    let expires = aws_smithy_types::DateTime::from(in_five_hours)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap();
+    support::seed::eks_cluster(
+        &machine.account,
+        "us-west-2",
+        "fleet-us-west-2",
+        &tags(
+            "fleet-us-west-2",
+            ("terrace.dev/expires-at", expires.clone()),
+        ),
+    )
+    .await;
+
+    let config = config.to_str().unwrap();
+    let status = machine.run(&["--output", "json", "--config", config, "fleet", "status"]);
+    assert_eq!(status.status.code(), Some(0), "{}", show(&status));
+    let dashboard = events(&String::from_utf8_lossy(&status.stdout))
+        .pop()
+        .unwrap();
+    assert_eq!(dashboard["event"], "fleet_status", "{}", show(&status));
+    let rows = dashboard["clusters"].as_array().unwrap();
+    let row = |cluster: &str| {
+        rows.iter()
+            .find(|r| r["cluster"] == cluster)
+            .unwrap_or_else(|| panic!("{cluster}: {dashboard}"))
+    };
+    let kept = row("fleet-us-east-1");
+    assert_eq!(
+        (&kept["exists"], &kept["keep"], &kept["expires_at"]),
+        (&Value::Bool(true), &Value::Bool(true), &Value::Null),
+        "{kept}"
+    );
+    assert!(
+        kept.get("ttl_seconds").is_none(),
+        "keep: true drops the TTL: {kept}"
+    );
+    let expiring = row("fleet-us-west-2");
+    assert_eq!(expiring["keep"], false, "{expiring}");
+    assert_eq!(expiring["ttl_seconds"], 86_400, "{expiring}");
+    assert_eq!(expiring["expires_at"], expires.as_str(), "{expiring}");
+    let left = expiring["expires_in_seconds"].as_i64().unwrap();
+    assert!((5 * 3600..=5 * 3600 + 600).contains(&left), "{expiring}");
+    assert_eq!(
+        expiring["drift"], true,
+        "the fake's plan adds three: {expiring}"
+    );
+    let absent = row("fleet-eu-west-1");
+    assert_eq!(absent["exists"], false, "{absent}");
+    assert_eq!(absent["ttl_seconds"], 86_400, "{absent}");
+    assert!(absent.get("expires_at").is_none(), "{absent}");
+
+    let text = machine.run(&["--config", config, "fleet", "status"]);
+    assert_eq!(text.status.code(), Some(0), "{}", show(&text));
+    let table = String::from_utf8_lossy(&text.stdout);
+    let line = |cluster: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(cluster))
+            .unwrap_or_else(|| panic!("{cluster}:\n{table}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert!(table.lines().next().unwrap().contains(" TTL "), "{table}");
+    assert_eq!(line("fleet-us-east-1")[5], "keep", "{table}");
+    assert_eq!(line("fleet-us-west-2")[5..7], ["5h", "left"], "{table}");
+    assert_eq!(
+        line("fleet-eu-west-1")[2..7],
+        ["absent", "-", "-", "ttl", "24h00m"],
+        "{table}"
+    );
+}
+
 async fn lock_objects(account: &Account) -> Vec<String> {
     let mut left = Vec::new();
     for (cluster, region) in MEMBERS {

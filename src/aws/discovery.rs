@@ -188,11 +188,19 @@ fn summary(
         age_seconds: created
             .and_then(|c| now.duration_since(c).ok())
             .map(|d| d.as_secs()),
-        keep: cluster
-            .tags()
-            .is_some_and(|t| kept(t.iter().map(|(k, v)| (k.as_str(), v.as_str())))),
-        expires_at: cluster.tags().and_then(|t| t.get(TAG_EXPIRES_AT)).cloned(),
+        keep: is_kept(cluster),
+        expires_at: expires_at(cluster),
     }
+}
+
+fn is_kept(cluster: &aws_sdk_eks::types::Cluster) -> bool {
+    cluster
+        .tags()
+        .is_some_and(|t| kept(t.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+}
+
+fn expires_at(cluster: &aws_sdk_eks::types::Cluster) -> Option<String> {
+    cluster.tags().and_then(|t| t.get(TAG_EXPIRES_AT)).cloned()
 }
 
 fn status_text(status: Option<&str>) -> String {
@@ -210,6 +218,11 @@ pub struct ClusterStatus {
     pub created_at: Option<String>,
     /// Whether the cluster carries Terrace's ownership tags.
     pub managed_by_terrace: bool,
+    /// Tagged `terrace.dev/keep=true`: the janitor never removes it.
+    pub keep: bool,
+    /// Its `terrace.dev/expires-at` tag, as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
     pub node_groups: Vec<NodeGroupStatus>,
 }
 
@@ -298,6 +311,8 @@ pub async fn status(aws: &Aws, name: &str) -> Result<ClusterStatus, DiscoveryErr
             .and_then(|t| SystemTime::try_from(*t).ok())
             .map(rfc3339),
         managed_by_terrace: is_terraces(cluster, name),
+        keep: is_kept(cluster),
+        expires_at: expires_at(cluster),
         node_groups,
     })
 }

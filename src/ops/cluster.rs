@@ -13,8 +13,8 @@ use crate::aws::discovery::{self, ClusterStatus, Listing};
 use crate::aws::kubeconfig::{self, Written};
 use crate::aws::preflight::PreflightReport;
 use crate::cli::{
-    ArgocdArgs, ClusterArgs, DownArgs, KubeconfigArgs, ListArgs, RebuildArgs, TeardownArgs,
-    UnlockArgs, UpArgs,
+    ArgocdArgs, ClusterArgs, DownArgs, KubeconfigArgs, ListArgs, RebuildArgs, RebuildFlags,
+    TeardownArgs, UnlockArgs, UpArgs,
 };
 use crate::cluster::{
     self, Approval, ClusterError, DownOptions, DownSummary, RebuildOptions, RebuildSummary,
@@ -35,24 +35,25 @@ pub fn render(ctx: &Context, args: &ClusterArgs, out: Option<&Path>) -> Result<R
 /// `up`: every flag is checked before the first AWS call; an error here
 /// means nothing ran.
 pub async fn up(ctx: &Context, args: &UpArgs, show: &dyn Show) -> Result<Finished<UpSummary>> {
-    let approval = ctx.approval(args.yes, args.dry_run, show)?;
-    let kubeconfig = ctx.kubeconfig(args.kubeconfig.as_deref())?;
-    let install = install_options(ctx, &args.argocd)?;
-    check_ttl(args.ttl)?;
+    let flags = &args.up;
+    let approval = ctx.approval(flags.yes, args.dry_run, show)?;
+    let kubeconfig = ctx.kubeconfig(flags.kubeconfig.as_deref())?;
+    let install = install_options(ctx, &flags.argocd)?;
+    check_ttl(flags.ttl)?;
     let interrupt = Interrupt::signals()?;
     let options = UpOptions {
         request: ctx.request(&args.cluster.region, args.cluster.name.as_deref()),
         approval,
         allow_replace: args.allow_replace,
         dry_run: args.dry_run,
-        stop_after: args.stop_after.map(|s| s.phase()),
+        stop_after: flags.stop_after.map(|s| s.phase()),
         install,
         kubeconfig,
         terraform: ctx.terraform(),
         interrupt: interrupt.clone(),
-        restart: args.restart,
+        restart: flags.restart,
         verify_deadline: cluster::VERIFY_DEADLINE,
-        ttl: args.ttl,
+        ttl: flags.ttl,
     };
     let (summary, result) = cluster::up(options, show).await;
     Ok((summary, result.map_err(|e| e.stopped_by(&interrupt))))
@@ -65,42 +66,71 @@ pub async fn rebuild(
     args: &RebuildArgs,
     show: &dyn Show,
 ) -> Result<Finished<RebuildSummary>> {
-    let approval = ctx.approval(args.yes, false, show)?;
-    let kubeconfig = ctx.kubeconfig(args.kubeconfig.as_deref())?;
-    let install = install_options(ctx, &args.argocd)?;
-    check_ttl(args.ttl)?;
-    let interrupt = Interrupt::signals()?;
+    let approval = ctx.approval(args.rebuild.yes, false, show)?;
+    let shared = Rebuilds::new(ctx, &args.rebuild)?;
     let request = ctx.request(&args.cluster.region, args.cluster.name.as_deref());
-    let options = RebuildOptions {
-        down: down_options(
-            ctx,
-            request.clone(),
-            approval,
-            false,
-            &args.teardown,
-            kubeconfig.path.clone(),
-            interrupt.clone(),
-        ),
-        up: UpOptions {
-            request,
-            approval,
-            dry_run: false,
-            stop_after: args.stop_after.map(|s| s.phase()),
+    let (summary, result) = cluster::rebuild(shared.options(ctx, request, approval), show).await;
+    Ok((summary, result.map_err(|e| e.stopped_by(&shared.interrupt))))
+}
+
+/// What every rebuild of one command shares (`cluster rebuild` has one,
+/// `fleet rebuild` one per cluster): its flags, checked before the first
+/// AWS call, and one source of stop requests.
+pub(super) struct Rebuilds<'f> {
+    flags: &'f RebuildFlags,
+    install: InstallOptions,
+    kubeconfig: kubeconfig::Target,
+    pub interrupt: Interrupt,
+}
+
+impl<'f> Rebuilds<'f> {
+    pub fn new(ctx: &Context, flags: &'f RebuildFlags) -> Result<Rebuilds<'f>> {
+        let kubeconfig = ctx.kubeconfig(flags.kubeconfig.as_deref())?;
+        let install = install_options(ctx, &flags.argocd)?;
+        check_ttl(flags.ttl)?;
+        Ok(Rebuilds {
+            flags,
             install,
             kubeconfig,
-            terraform: ctx.terraform(),
-            interrupt: interrupt.clone(),
-            restart: false,
-            verify_deadline: cluster::VERIFY_DEADLINE,
-            ttl: args.ttl,
-            // The up half builds from nothing: there is nothing to replace.
-            allow_replace: false,
-        },
-        if_older_than: args.if_older_than,
-        restart: args.restart,
-    };
-    let (summary, result) = cluster::rebuild(options, show).await;
-    Ok((summary, result.map_err(|e| e.stopped_by(&interrupt))))
+            interrupt: Interrupt::signals()?,
+        })
+    }
+
+    pub fn options<'a>(
+        &self,
+        ctx: &Context,
+        request: Request,
+        approval: Approval<'a>,
+    ) -> RebuildOptions<'a> {
+        RebuildOptions {
+            down: down_options(
+                ctx,
+                request.clone(),
+                approval,
+                false,
+                &self.flags.teardown,
+                self.kubeconfig.path.clone(),
+                self.interrupt.clone(),
+            ),
+            up: UpOptions {
+                request,
+                approval,
+                dry_run: false,
+                stop_after: self.flags.stop_after.map(|s| s.phase()),
+                install: self.install.clone(),
+                kubeconfig: self.kubeconfig.clone(),
+                terraform: ctx.terraform(),
+                interrupt: self.interrupt.clone(),
+                restart: false,
+                verify_deadline: cluster::VERIFY_DEADLINE,
+                ttl: self.flags.ttl,
+                // The up half builds from nothing: there is nothing to replace.
+                allow_replace: false,
+            },
+            if_older_than: self.flags.if_older_than,
+            restart: self.flags.restart,
+        }
+    }
 }
 
 /// `unlock`: shows who holds the cluster's state lock and releases it
@@ -125,8 +155,8 @@ pub async fn down(
     args: &DownArgs,
     show: &dyn Show,
 ) -> Result<Finished<DownSummary>> {
-    let approval = ctx.approval(args.yes, args.plan, show)?;
-    let kubeconfig = ctx.kubeconfig(args.kubeconfig.as_deref())?;
+    let approval = ctx.approval(args.down.yes, args.plan, show)?;
+    let kubeconfig = ctx.kubeconfig(args.down.kubeconfig.as_deref())?;
     let request = ctx.request(&args.cluster.region, args.cluster.name.as_deref());
     let interrupt = Interrupt::signals()?;
     let options = down_options(
@@ -134,7 +164,7 @@ pub async fn down(
         request,
         approval,
         args.plan,
-        &args.teardown,
+        &args.down.teardown,
         kubeconfig.path,
         interrupt.clone(),
     );

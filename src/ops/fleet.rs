@@ -1,7 +1,8 @@
 //! `terrace fleet …`: one command over the clusters of `terrace.yaml`.
 //!
 //! Each member runs the single-cluster code path (`cluster::up`,
-//! `cluster::down`, `cluster::render`, `discovery::status`) with its own
+//! `cluster::down`, `cluster::rebuild`, `cluster::render`,
+//! `discovery::status`) with its own
 //! work directory, journal, local lock, state key and log, up to
 //! `--parallel` at once. A member that fails never stops the others; a
 //! stop request (SIGINT, SIGTERM, SIGHUP) reaches every running member,
@@ -18,16 +19,18 @@ use anyhow::Result;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::cluster::install_options;
+use super::cluster::{Rebuilds, check_ttl, install_options};
 use super::{Context, flag_error};
 use crate::addons::install::InstallOptions;
 use crate::aws::Aws;
 use crate::aws::discovery::{self, DiscoveryError};
 use crate::aws::kubeconfig;
-use crate::cli::{ArgocdArgs, FleetDownArgs, FleetEach, FleetSelect, FleetUpArgs};
+use crate::cli::{
+    ArgocdArgs, FleetDownArgs, FleetEach, FleetRebuildArgs, FleetSelect, FleetUpArgs,
+};
 use crate::cluster::{
     self, Approval, ClusterError, DownOptions, DownSummary, Outcome, PhaseReport, Prompt,
-    RenderSummary, UpOptions, UpSummary,
+    RebuildOptions, RebuildSummary, RenderSummary, UpOptions, UpSummary,
 };
 use crate::config::{ClusterSpec, ConfigError, Location, Problem};
 use crate::progress::Reporter;
@@ -48,6 +51,7 @@ pub trait ShowFleet: Prompt {
     fn member(&self, cluster: &str, region: &str, log: Option<File>) -> Box<dyn Reporter + '_>;
     fn member_up(&self, summary: &UpSummary, error: Option<&ClusterError>);
     fn member_down(&self, summary: &DownSummary, error: Option<&ClusterError>);
+    fn member_rebuild(&self, summary: &RebuildSummary, error: Option<&ClusterError>);
 }
 
 /// How one member ended.
@@ -68,9 +72,10 @@ pub struct Member {
     pub region: String,
     pub result: Ending,
     /// The phase that failed or was interrupted; after a success, the last
-    /// phase that ran.
+    /// phase that ran. A rebuild names the half too (`down destroy`, `up
+    /// terraform`), or says `kept`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub phase: Option<&'static str>,
+    pub phase: Option<String>,
     pub seconds: f64,
     /// What Terraform changed (`up`), would change (`plan`) or destroyed
     /// (`down`).
@@ -106,7 +111,7 @@ impl FleetSummary {
             .clusters
             .iter()
             .filter(|m| m.result != Ending::Done)
-            .map(|m| match (m.result, m.phase) {
+            .map(|m| match (m.result, m.phase.as_deref()) {
                 (Ending::NotStarted, _) => format!("{} ({}) not started", m.cluster, m.region),
                 (_, Some(phase)) => format!("{} ({}) in {phase}", m.cluster, m.region),
                 (_, None) => format!("{} ({})", m.cluster, m.region),
@@ -233,6 +238,7 @@ struct Shared {
     dry_run: bool,
     stop_after: Option<&'static str>,
     restart: bool,
+    ttl: Option<Duration>,
 }
 
 impl Shared {
@@ -245,6 +251,7 @@ impl Shared {
             dry_run: false,
             stop_after: None,
             restart: false,
+            ttl: None,
         })
     }
 
@@ -260,7 +267,7 @@ impl Shared {
             interrupt: self.interrupt.clone(),
             restart: self.restart,
             verify_deadline: cluster::VERIFY_DEADLINE,
-            ttl: None,
+            ttl: self.ttl,
             // A fleet runs unattended: replacing a member's foundations
             // stays a single-cluster `up --allow-replace`.
             allow_replace: false,
@@ -271,11 +278,14 @@ impl Shared {
 /// `fleet up`: every member through `cluster::up`, approved once for all.
 pub async fn up(ctx: &Context, args: &FleetUpArgs, show: &dyn ShowFleet) -> Result<FleetSummary> {
     let (fleet, members) = select(ctx, &args.each.select)?;
-    let approval = ctx.approval(args.yes, false, show)?;
+    let flags = &args.up;
+    let approval = ctx.approval(flags.yes, false, show)?;
+    check_ttl(flags.ttl)?;
     let shared = Shared {
-        stop_after: args.stop_after.map(|s| s.phase()),
-        restart: args.restart,
-        ..Shared::new(ctx, &args.argocd, args.kubeconfig.as_deref())?
+        stop_after: flags.stop_after.map(|s| s.phase()),
+        restart: flags.restart,
+        ttl: flags.ttl,
+        ..Shared::new(ctx, &flags.argocd, flags.kubeconfig.as_deref())?
     };
     approve(&approval, "build or update", &members).await?;
     let parallel = parallel(args.each.parallel, members.len());
@@ -330,7 +340,8 @@ async fn run_up(spec: &ClusterSpec, options: UpOptions<'_>, show: &dyn ShowFleet
     let result = result.map_err(|e| e.stopped_by(&interrupt));
     show.member_up(&summary, result.as_ref().err());
     let changes = (dry_run || !summary.phases.is_empty()).then_some(summary.changes);
-    member(spec, dir, &summary.phases, summary.seconds, changes, result)
+    let phase = phase(&[(None, &summary.phases)], result.is_err());
+    member(spec, dir, phase, summary.seconds, changes, result)
 }
 
 /// `fleet down`: every member through `cluster::down`, approved once.
@@ -340,8 +351,9 @@ pub async fn down(
     show: &dyn ShowFleet,
 ) -> Result<FleetSummary> {
     let (fleet, members) = select(ctx, &args.each.select)?;
-    let approval = ctx.approval(args.yes, false, show)?;
-    let kubeconfig = ctx.kubeconfig(args.kubeconfig.as_deref())?;
+    let flags = &args.down;
+    let approval = ctx.approval(flags.yes, false, show)?;
+    let kubeconfig = ctx.kubeconfig(flags.kubeconfig.as_deref())?;
     let interrupt = Interrupt::signals()?;
     approve(&approval, "remove", &members).await?;
     let parallel = parallel(args.each.parallel, members.len());
@@ -351,11 +363,11 @@ pub async fn down(
             request: ctx.request(&spec.region, Some(&spec.name)),
             approval: Approval::Yes,
             plan_only: false,
-            keep_volumes: args.teardown.keep_volumes,
+            keep_volumes: flags.teardown.keep_volumes,
             kubeconfig: kubeconfig.path.clone(),
             terraform: ctx.terraform(),
             interrupt: interrupt.clone(),
-            deadline: args.teardown.wait,
+            deadline: flags.teardown.wait,
         };
         run_down(spec, options, show)
     })
@@ -375,14 +387,76 @@ async fn run_down(spec: &ClusterSpec, options: DownOptions<'_>, show: &dyn ShowF
     let (summary, result) = cluster::down(options, &*reporter).await;
     let result = result.map_err(|e| e.stopped_by(&interrupt));
     show.member_down(&summary, result.as_ref().err());
-    member(
-        spec,
-        dir,
-        &summary.phases,
-        summary.seconds,
-        summary.destroyed,
-        result,
-    )
+    let phase = phase(&[(None, &summary.phases)], result.is_err());
+    member(spec, dir, phase, summary.seconds, summary.destroyed, result)
+}
+
+/// `fleet rebuild`: every member through `cluster::rebuild` (down, proved
+/// empty, then up, proved healthy; or kept, with `--if-older-than`),
+/// approved once.
+pub async fn rebuild(
+    ctx: &Context,
+    args: &FleetRebuildArgs,
+    show: &dyn ShowFleet,
+) -> Result<FleetSummary> {
+    let (fleet, members) = select(ctx, &args.each.select)?;
+    let approval = ctx.approval(args.rebuild.yes, false, show)?;
+    let shared = Rebuilds::new(ctx, &args.rebuild)?;
+    let what = match args.rebuild.if_older_than {
+        Some(limit) => format!(
+            "tear down and rebuild (or keep, when younger than {}, healthy and unchanged)",
+            crate::duration::format(limit)
+        ),
+        None => "tear down and rebuild".to_string(),
+    };
+    approve(&approval, &what, &members).await?;
+    let parallel = parallel(args.each.parallel, members.len());
+    let started = Instant::now();
+    let clusters = each(&members, parallel, |spec| {
+        let options = shared.options(
+            ctx,
+            ctx.request(&spec.region, Some(&spec.name)),
+            Approval::Yes,
+        );
+        run_rebuild(spec, options, show)
+    })
+    .await;
+    Ok(summary(
+        "rebuild",
+        fleet,
+        parallel,
+        clusters,
+        started,
+        &shared.interrupt,
+    ))
+}
+
+async fn run_rebuild(
+    spec: &ClusterSpec,
+    options: RebuildOptions<'_>,
+    show: &dyn ShowFleet,
+) -> Member {
+    let interrupt = options.up.interrupt.clone();
+    if interrupt.count() > 0 {
+        return not_started(spec);
+    }
+    let (dir, log) = work_dir(spec);
+    let reporter = show.member(&spec.name, &spec.region, log);
+    let (summary, result) = cluster::rebuild(options, &*reporter).await;
+    let result = result.map_err(|e| e.stopped_by(&interrupt));
+    show.member_rebuild(&summary, result.as_ref().err());
+    let phase = if summary.kept() && result.is_ok() {
+        Some("kept".to_string())
+    } else {
+        let halves = [
+            summary.down.as_ref().map(|d| (Some("down"), &d.phases)),
+            summary.up.as_ref().map(|u| (Some("up"), &u.phases)),
+        ];
+        let halves: Vec<_> = halves.into_iter().flatten().collect();
+        phase(&halves, result.is_err())
+    };
+    let changes = summary.up.as_ref().map(|u| u.changes);
+    member(spec, dir, phase, summary.seconds, changes, result)
 }
 
 /// Asks once for the whole fleet (each member then runs approved).
@@ -453,30 +527,51 @@ fn not_started(spec: &ClusterSpec) -> Member {
     }
 }
 
+/// The phase a member's line names: after a failure the one that failed
+/// or was interrupted, else the last that ran; `halves` are a rebuild's
+/// two runs in order (`None` for a single run), whose name prefixes the
+/// phase.
+fn phase(halves: &[(Option<&str>, &Vec<PhaseReport>)], failed: bool) -> Option<String> {
+    let ran: Vec<(Option<&str>, &PhaseReport)> = halves
+        .iter()
+        .flat_map(|(half, phases)| phases.iter().map(move |p| (*half, p)))
+        .collect();
+    let stopped = ran
+        .iter()
+        .rev()
+        .find(|(_, p)| matches!(p.outcome, Outcome::Failed | Outcome::Interrupted));
+    let chosen = if failed {
+        stopped.or(ran.last())
+    } else {
+        ran.last()
+    };
+    match chosen {
+        Some((Some(half), p)) => Some(format!("{half} {}", p.phase)),
+        Some((None, p)) => Some(p.phase.to_string()),
+        // An error before the first phase was recorded (a held lock, a
+        // bad spec) belongs to resolve.
+        None if failed => Some("resolve".to_string()),
+        None => None,
+    }
+}
+
 fn member(
     spec: &ClusterSpec,
     dir: PathBuf,
-    phases: &[PhaseReport],
+    phase: Option<String>,
     seconds: f64,
     changes: Option<Changes>,
     result: Result<(), ClusterError>,
 ) -> Member {
-    let stopped = phases
-        .iter()
-        .rev()
-        .find(|p| matches!(p.outcome, Outcome::Failed | Outcome::Interrupted));
-    let (ending, phase, error) = match result {
-        Ok(()) => (Ending::Done, phases.last().map(|p| p.phase), None),
+    let (ending, error) = match result {
+        Ok(()) => (Ending::Done, None),
         Err(e) => {
             let ending = if e.is_interrupt() {
                 Ending::Interrupted
             } else {
                 Ending::Failed
             };
-            // An error before the first phase was recorded (a held lock, a
-            // bad spec) belongs to resolve.
-            let phase = stopped.or(phases.last()).map_or("resolve", |p| p.phase);
-            (ending, Some(phase), Some(format!("{e:#}")))
+            (ending, Some(format!("{e:#}")))
         }
     };
     Member {
@@ -557,6 +652,21 @@ pub struct MemberStatus {
     pub created_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub age_seconds: Option<u64>,
+    /// Never removed by the janitor: the live cluster's `terrace.dev/keep`
+    /// tag, which the janitor reads; for a cluster not built, the
+    /// configuration's `keep:`.
+    pub keep: bool,
+    /// The configuration's `ttl:`: how long after it is built the janitor
+    /// may remove it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+    /// The live cluster's `terrace.dev/expires-at` tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Seconds until then; negative once past (the janitor's next run
+    /// removes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in_seconds: Option<i64>,
     /// Addons Synced and Healthy out of those expected, when the API answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub addons: Option<AddonHealth>,
@@ -576,9 +686,10 @@ pub struct AddonHealth {
     pub unhealthy: Vec<String>,
 }
 
-/// `fleet status`: for each member whether it exists, its EKS status and
-/// version, its addons' health when its API answers, and drift (what a
-/// re-plan, `up --dry-run`, would change).
+/// `fleet status`: for each member whether it exists, its EKS status,
+/// version and age, what the janitor may do with it (keep, TTL, expiry),
+/// its addons' health when its API answers, and drift (what a re-plan,
+/// `up --dry-run`, would change).
 pub async fn status(
     ctx: &Context,
     args: &FleetEach,
@@ -610,6 +721,10 @@ async fn member_status(
         version: None,
         created_at: None,
         age_seconds: None,
+        keep: spec.lifetime.keep,
+        ttl_seconds: spec.lifetime.ttl_seconds,
+        expires_at: None,
+        expires_in_seconds: None,
         addons: None,
         drift: None,
         problems: Vec::new(),
@@ -620,8 +735,20 @@ async fn member_status(
             row.exists = true;
             row.status = Some(found.status);
             row.version = found.version;
-            row.age_seconds = age_seconds(found.created_at.as_deref());
+            let now = now_seconds();
+            row.age_seconds = found
+                .created_at
+                .as_deref()
+                .and_then(epoch_seconds)
+                .and_then(|created| u64::try_from(now - created).ok());
             row.created_at = found.created_at;
+            row.keep = found.keep;
+            row.expires_in_seconds = found
+                .expires_at
+                .as_deref()
+                .and_then(epoch_seconds)
+                .map(|at| at - now);
+            row.expires_at = found.expires_at;
         }
         Err(DiscoveryError::NotFound { .. }) => return row,
         Err(e) => {
@@ -647,14 +774,17 @@ async fn member_status(
     row
 }
 
-/// Seconds since an RFC 3339 time, as EKS gives a cluster's creation.
-fn age_seconds(created_at: Option<&str>) -> Option<u64> {
+/// Seconds since the epoch of an RFC 3339 time, as EKS gives a cluster's
+/// creation and `up` writes its expiry.
+fn epoch_seconds(at: &str) -> Option<i64> {
     use aws_smithy_types::date_time::{DateTime, Format};
-    let created = DateTime::from_str(created_at?, Format::DateTime).ok()?;
-    let now = cluster::journal::now_ms() / 1000;
-    u64::try_from(created.secs())
+    DateTime::from_str(at, Format::DateTime)
         .ok()
-        .map(|c| now.saturating_sub(c))
+        .map(|t| t.secs())
+}
+
+fn now_seconds() -> i64 {
+    i64::try_from(cluster::journal::now_ms() / 1000).unwrap_or(i64::MAX)
 }
 
 async fn addon_health(ctx: &Context, spec: &ClusterSpec, aws: &Aws) -> Result<AddonHealth> {
@@ -744,11 +874,11 @@ mod tests {
 
     #[test]
     fn a_failure_names_each_member_and_its_phase() {
-        let m = |cluster: &str, result, phase| Member {
+        let m = |cluster: &str, result, phase: Option<&str>| Member {
             cluster: cluster.into(),
             region: "r".into(),
             result,
-            phase,
+            phase: phase.map(str::to_string),
             seconds: 1.0,
             changes: None,
             error: None,

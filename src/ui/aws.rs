@@ -172,6 +172,11 @@ impl Printer {
                 if !status.managed_by_terrace {
                     self.line("  owner      not managed by Terrace (no terrace.dev tags)");
                 }
+                if status.keep {
+                    self.line("  janitor    keep (never removed)");
+                } else if let Some(at) = &status.expires_at {
+                    self.line(&format!("  expires    {at}"));
+                }
                 if status.node_groups.is_empty() {
                     self.line("  node groups: none");
                 }

@@ -5,13 +5,14 @@
 //! one `fleet` object that ends the stream.
 
 use std::fs::File;
+use std::time::Duration;
 
 use serde_json::json;
 
 use super::Printer;
 use super::cluster::seconds;
 use crate::cli::OutputFormat;
-use crate::cluster::{ClusterError, DownSummary, UpSummary};
+use crate::cluster::{ClusterError, DownSummary, PhaseReport, RebuildSummary, UpSummary};
 use crate::ops::fleet::{Ending, FleetSummary, Job, Member, MemberStatus, ShowFleet};
 use crate::progress::Reporter;
 use crate::terraform::Changes;
@@ -61,9 +62,39 @@ impl ShowFleet for Printer {
             error,
         );
     }
+
+    fn member_rebuild(&self, summary: &RebuildSummary, error: Option<&ClusterError>) {
+        let verdict = match (error, &summary.up) {
+            (None, _) if summary.kept() => "kept".to_string(),
+            (None, Some(up)) => format!(
+                "rebuilt: removed{}, added {}",
+                summary
+                    .down
+                    .as_ref()
+                    .and_then(|d| d.destroyed.as_ref())
+                    .map_or(String::new(), |d| format!(" ({} destroyed)", d.destroy)),
+                up.changes.add
+            ),
+            (None, None) => "rebuilt".to_string(),
+            (Some(_), Some(up)) => format!("up half {}", failed_in(&up.phases)),
+            (Some(_), None) => match &summary.down {
+                Some(down) => format!("down half {}", failed_in(&down.phases)),
+                None => "FAILED".to_string(),
+            },
+        };
+        self.member_end(
+            "rebuild",
+            &summary.cluster,
+            &summary.region,
+            summary.seconds,
+            &verdict,
+            json!(summary),
+            error,
+        );
+    }
 }
 
-fn failed_in(phases: &[crate::cluster::PhaseReport]) -> String {
+fn failed_in(phases: &[PhaseReport]) -> String {
     use crate::cluster::Outcome;
     match phases
         .iter()
@@ -187,13 +218,8 @@ impl Printer {
         match self.format {
             OutputFormat::Json => self.json(json!({ "event": "fleet_status", "clusters": rows })),
             OutputFormat::Text => {
-                let table: Vec<[String; 7]> = rows.iter().map(status_row).collect();
-                self.table(
-                    &[
-                        "CLUSTER", "REGION", "STATUS", "VERSION", "AGE", "ADDONS", "DRIFT",
-                    ],
-                    &table,
-                );
+                let table: Vec<[String; 8]> = rows.iter().map(status_row).collect();
+                self.table(&STATUS_HEADER, &table);
                 for r in rows {
                     for p in &r.problems {
                         self.warning(&format!("{} ({}): {p}", r.cluster, r.region));
@@ -205,7 +231,7 @@ impl Printer {
 }
 
 fn ending(m: &Member) -> String {
-    match (m.result, m.phase) {
+    match (m.result, m.phase.as_deref()) {
         (Ending::Interrupted, Some(p)) => format!("was interrupted in {p}"),
         (_, Some(p)) => format!("failed in {p}"),
         _ => "failed".to_string(),
@@ -223,7 +249,7 @@ fn row(m: &Member) -> [String; 6] {
         m.cluster.clone(),
         m.region.clone(),
         result.to_string(),
-        m.phase.unwrap_or("-").to_string(),
+        m.phase.as_deref().unwrap_or("-").to_string(),
         seconds(m.seconds),
         m.changes.as_ref().map_or("-".to_string(), changes),
     ]
@@ -233,7 +259,11 @@ fn changes(c: &Changes) -> String {
     format!("+{} ~{} -{}", c.add, c.change, c.destroy)
 }
 
-fn status_row(r: &MemberStatus) -> [String; 7] {
+const STATUS_HEADER: [&str; 8] = [
+    "CLUSTER", "REGION", "STATUS", "VERSION", "AGE", "TTL", "ADDONS", "DRIFT",
+];
+
+fn status_row(r: &MemberStatus) -> [String; 8] {
     let dash = || "-".to_string();
     [
         r.cluster.clone(),
@@ -245,6 +275,7 @@ fn status_row(r: &MemberStatus) -> [String; 7] {
         },
         r.version.clone().unwrap_or_else(dash),
         r.age_seconds.map_or_else(dash, super::aws::age),
+        lifetime(r),
         r.addons
             .as_ref()
             .map_or_else(dash, |a| format!("{}/{}", a.healthy, a.total)),
@@ -256,19 +287,36 @@ fn status_row(r: &MemberStatus) -> [String; 7] {
     ]
 }
 
+/// What the janitor may do with a member: `keep`, the time left before
+/// its expiry (or `expired`), else the configured TTL of one not built
+/// with an expiry.
+fn lifetime(r: &MemberStatus) -> String {
+    match (r.keep, r.expires_in_seconds, &r.expires_at, r.ttl_seconds) {
+        (true, ..) => "keep".to_string(),
+        (false, Some(left), ..) if left > 0 => format!("{} left", super::aws::age(left as u64)),
+        (false, Some(_), ..) => "expired".to_string(),
+        (false, None, Some(at), _) => at.clone(),
+        (false, None, None, Some(ttl)) => {
+            format!("ttl {}", crate::duration::format(Duration::from_secs(ttl)))
+        }
+        (false, None, None, None) => "-".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::ops::fleet::AddonHealth;
 
     #[test]
     fn the_fleet_table_names_each_result_phase_and_change() {
-        let m = |cluster: &str, result, phase, changes| Member {
+        let m = |cluster: &str, result, phase: Option<&str>, changes| Member {
             cluster: cluster.into(),
             region: format!("{cluster}-region"),
             result,
-            phase,
+            phase: phase.map(str::to_string),
             seconds: 75.0,
             changes,
             error: None,
@@ -289,5 +337,57 @@ mod tests {
         ]
         .map(|m| row(&m).join(" | "));
         insta::assert_snapshot!(rows.join("\n"));
+    }
+
+    #[test]
+    fn the_status_table_says_what_the_janitor_may_do_with_each_cluster() {
+        let r = |cluster: &str, exists: bool| MemberStatus {
+            cluster: cluster.into(),
+            region: "eu-west-1".into(),
+            exists,
+            status: exists.then(|| "ACTIVE".to_string()),
+            version: exists.then(|| "1.34".to_string()),
+            created_at: None,
+            age_seconds: exists.then_some(7200),
+            keep: false,
+            ttl_seconds: None,
+            expires_at: None,
+            expires_in_seconds: None,
+            addons: None,
+            drift: exists.then_some(false),
+            problems: Vec::new(),
+        };
+        let rows = [
+            MemberStatus {
+                keep: true,
+                ..r("kept", true)
+            },
+            MemberStatus {
+                ttl_seconds: Some(86_400),
+                expires_at: Some("2026-12-04T09:00:00Z".into()),
+                expires_in_seconds: Some(5 * 3600 + 120),
+                addons: Some(AddonHealth {
+                    healthy: 5,
+                    total: 6,
+                    unhealthy: vec!["karpenter".into()],
+                }),
+                ..r("expiring", true)
+            },
+            MemberStatus {
+                expires_at: Some("2026-12-02T09:00:00Z".into()),
+                expires_in_seconds: Some(-60),
+                drift: Some(true),
+                ..r("expired", true)
+            },
+            MemberStatus {
+                ttl_seconds: Some(86_400),
+                ..r("not-built", false)
+            },
+            r("forever", true),
+        ];
+        let table: Vec<String> = std::iter::once(STATUS_HEADER.join(" | "))
+            .chain(rows.iter().map(|r| status_row(r).join(" | ")))
+            .collect();
+        insta::assert_snapshot!(table.join("\n"));
     }
 }

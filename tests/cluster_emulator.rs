@@ -1004,3 +1004,82 @@ async fn a_finished_run_is_not_resumed_a_failed_one_is_and_restart_starts_over()
     assert_ne!(journal["up"]["run"], before);
     assert!(journal["up"].get("resumed_by").is_none(), "{journal}");
 }
+
+/// `up` hands Terraform EKS's default version of each managed add-on for
+/// the configured Kubernetes version (the shim lists one build per version,
+/// each also compatible with the next), and a version bump moves them all;
+/// an EKS that cannot say (plain moto) leaves them to EKS, with a warning.
+#[tokio::test]
+async fn up_resolves_the_managed_addon_versions_for_the_configured_kubernetes_version() {
+    terrace::tls::install_crypto_provider();
+    let up = [
+        "--output",
+        "json",
+        "cluster",
+        "up",
+        "--region",
+        REGION,
+        "--yes",
+        "--stop-after",
+        "render",
+    ];
+    let managed = [
+        "aws-ebs-csi-driver",
+        "coredns",
+        "eks-pod-identity-agent",
+        "kube-proxy",
+        "metrics-server",
+        "vpc-cni",
+    ];
+    let machine = Machine::new(support::moto::account_with_eks_shim().await).with_fake_terraform();
+    let tfvars = machine
+        .work_dir()
+        .join("terraform/addon-versions.auto.tfvars.json");
+    for (kubernetes, build) in [("1.33", "eksbuild.2"), ("1.34", "eksbuild.3")] {
+        std::fs::write(
+            machine.dir.path().join("terrace.yaml"),
+            format!("defaults:\n  kubernetes_version: \"{kubernetes}\"\n"),
+        )
+        .unwrap();
+        let output = machine.run(&up);
+        assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+        let vars: Value = serde_json::from_slice(&std::fs::read(&tfvars).unwrap()).unwrap();
+        let versions = vars["addon_versions"].as_object().unwrap();
+        assert_eq!(
+            versions.keys().map(String::as_str).collect::<Vec<_>>(),
+            managed,
+            "{vars}"
+        );
+        assert_eq!(
+            versions["vpc-cni"],
+            format!("v1.19.5-{build}"),
+            "{kubernetes}: {vars}"
+        );
+        for (addon, version) in versions {
+            assert!(
+                version.as_str().unwrap().ends_with(build),
+                "{kubernetes}: {addon} {version}"
+            );
+        }
+    }
+
+    let plain = Machine::new(support::moto::account().await).with_fake_terraform();
+    let output = plain.run(&up);
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    let (events, _) = parse(&output);
+    assert!(
+        events.iter().any(|e| e["level"] == "warn"
+            && e["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("cannot resolve the managed add-on versions for Kubernetes")),
+        "{}",
+        show(&output)
+    );
+    assert!(
+        !plain
+            .work_dir()
+            .join("terraform/addon-versions.auto.tfvars.json")
+            .exists()
+    );
+}

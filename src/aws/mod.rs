@@ -1,11 +1,13 @@
 //! Everything Terrace does directly with the AWS SDK, except teardown:
-//! building clients for a region, preflight checks, the regional state
+//! building clients for a region, preflight checks, the EKS managed
+//! add-on versions for a Kubernetes version, the regional state
 //! bucket, EKS bearer tokens, kubeconfig entries, cluster discovery and
 //! closing the VPC's default security group.
 //!
 //! Modules here return data and typed errors; they never print, and no
 //! credential or token value ever reaches an error message or an event.
 
+pub mod addon_versions;
 pub mod clients;
 pub mod discovery;
 pub mod kubeconfig;

@@ -3,6 +3,7 @@
 //! resumes where it stopped, and idempotent so a finished cluster re-runs
 //! to "no changes".
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ use super::journal::{self, Section, Status};
 use super::pipeline::{JournalMode, OnInterrupt, PhaseReport, Pipeline, Started, start};
 use super::{Approval, ClusterError, connect, stale, verify};
 use crate::addons::install::{self, InstallOptions};
-use crate::aws::{Aws, kubeconfig, state, vpc};
+use crate::aws::{Aws, addon_versions, kubeconfig, state, vpc};
 use crate::config::{ClusterSpec, Request};
 use crate::k8s::Kube;
 use crate::progress::{Event, Reporter};
@@ -320,14 +321,50 @@ impl Up<'_> {
         Ok(true)
     }
 
+    /// The stack, and beside it the managed add-on versions EKS names for
+    /// the configured Kubernetes version.
     async fn render(&self, p: &mut Pipeline<'_>) -> Result<Tree, ClusterError> {
         p.run("render", None, OnInterrupt::Stop, async {
-            let tree = render::render(self.spec, &Outputs::placeholders())?;
+            let mut tree = render::render(self.spec, &Outputs::placeholders())?;
+            if let Some(versions) = self.addon_versions().await {
+                tree.insert(ADDON_VERSIONS.to_string(), addon_tfvars(&versions));
+            }
             tree.write_atomic(self.dir)?;
             Ok(tree)
         })
         .await?
         .ok_or(ClusterError::Internal("render is never skipped"))
+    }
+
+    /// EKS's default version of each managed add-on for the configured
+    /// Kubernetes version. When EKS cannot say (no permission for
+    /// DescribeAddonVersions, an emulator without it), a warning: Terraform
+    /// then leaves the versions to EKS, as before they were resolved.
+    async fn addon_versions(&self) -> Option<BTreeMap<String, String>> {
+        let kubernetes = &self.spec.kubernetes_version;
+        match addon_versions::resolve(&self.aws, kubernetes).await {
+            Ok(versions) => {
+                let listed: Vec<String> =
+                    versions.iter().map(|(a, v)| format!("{a} {v}")).collect();
+                self.reporter.report(Event::info(
+                    "render",
+                    format!(
+                        "managed add-ons for Kubernetes {kubernetes}: {}",
+                        listed.join(", ")
+                    ),
+                ));
+                Some(versions)
+            }
+            Err(e) => {
+                self.reporter.report(Event::warn(
+                    "render",
+                    format!(
+                        "cannot resolve the managed add-on versions for Kubernetes {kubernetes} ({e}): new add-ons get EKS's default and existing ones keep theirs"
+                    ),
+                ));
+                None
+            }
+        }
     }
 
     /// `init` and `plan` always (the remote state, not the local journal,
@@ -610,6 +647,15 @@ pub(crate) fn unlock_command(request: &Request, spec: &ClusterSpec) -> String {
         spec.region, spec.name
     ));
     command
+}
+
+/// The Terraform variables file `up` writes beside the rendered stack:
+/// Terraform reads `*.auto.tfvars.json` of its directory by itself.
+pub const ADDON_VERSIONS: &str = "terraform/addon-versions.auto.tfvars.json";
+
+fn addon_tfvars(versions: &BTreeMap<String, String>) -> String {
+    let vars = serde_json::json!({ "addon_versions": versions });
+    format!("{vars:#}\n")
 }
 
 /// A hash of the tree's files under `prefix`.

@@ -22,7 +22,9 @@ filled:
    (owned by the add-on, removed with it, as EKS does).
 3. Managed add-ons (Create/Describe/Update/Delete/List Addon,
    DescribeAddonVersions): served from memory; every add-on is ACTIVE at once,
-   with a fixed default version per add-on name.
+   at the version asked for (else a fixed one per add-on name);
+   DescribeAddonVersions lists one build per Kubernetes version, each the
+   default for its own version and compatible with the next one.
 4. DescribeCluster has no `accessConfig`: the shim returns the
    authenticationMode the cluster was created with (real EKS does not echo
    bootstrapClusterCreatorAdminPermissions either).
@@ -121,6 +123,34 @@ DEFAULT_ADDON_VERSIONS = {
     "aws-ebs-csi-driver": "v1.44.0-eksbuild.1",
     "metrics-server": "v0.8.0-eksbuild.1",
 }
+
+# The Kubernetes versions DescribeAddonVersions knows.
+ADDON_CLUSTER_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
+
+
+def addon_version_list(name):
+    """The versions of add-on `name`, newest first, shaped as EKS lists them:
+    build N is the default for the N-th Kubernetes version and also
+    compatible with the next one, where it is not the default. So the
+    default for 1.33 is eksbuild.2, for 1.34 eksbuild.3, and a version filter
+    still lists a compatible older build, which a client must not pick."""
+    base = DEFAULT_ADDON_VERSIONS.get(name, "v1.0.0-eksbuild.1").split("-eksbuild")[0]
+    versions = []
+    for n, cluster in enumerate(ADDON_CLUSTER_VERSIONS, start=1):
+        compatible = [{"clusterVersion": cluster, "platformVersions": ["*"], "defaultVersion": True}]
+        if n < len(ADDON_CLUSTER_VERSIONS):
+            compatible.append(
+                {"clusterVersion": ADDON_CLUSTER_VERSIONS[n], "platformVersions": ["*"], "defaultVersion": False}
+            )
+        versions.append({
+            "addonVersion": f"{base}-eksbuild.{n}",
+            "architecture": ["amd64", "arm64"],
+            "compatibilities": compatible,
+            "requiresConfiguration": False,
+            "requiresIamPermissions": name in ("vpc-cni", "aws-ebs-csi-driver"),
+        })
+    return list(reversed(versions))
+
 
 # The tags a CreateLaunchTemplate puts on the template itself, which moto
 # wrongly reports as part of the template's data (gap 8).
@@ -918,26 +948,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def addon_versions(self, q):
         names = [q["addonName"]] if q.get("addonName") else sorted(DEFAULT_ADDON_VERSIONS)
-        addons = [
-            {
-                "addonName": name,
-                "type": "networking",
-                "owner": "aws",
-                "addonVersions": [
-                    {
-                        "addonVersion": DEFAULT_ADDON_VERSIONS.get(name, "v1.0.0-eksbuild.1"),
-                        "architecture": ["amd64", "arm64"],
-                        "compatibilities": [
-                            {"clusterVersion": v, "platformVersions": ["*"], "defaultVersion": True}
-                            for v in ("1.32", "1.33", "1.34", "1.35")
-                        ],
-                        "requiresConfiguration": False,
-                        "requiresIamPermissions": name in ("vpc-cni", "aws-ebs-csi-driver"),
-                    }
-                ],
-            }
-            for name in names
-        ]
+        wanted = q.get("kubernetesVersion")
+        addons = []
+        for name in names:
+            versions = [
+                v for v in addon_version_list(name)
+                if wanted is None or any(c["clusterVersion"] == wanted for c in v["compatibilities"])
+            ]
+            if versions:
+                addons.append({"addonName": name, "type": "networking", "owner": "aws", "addonVersions": versions})
         return self.send_json(200, {"addons": addons})
 
     # -- tags on the resources served here -------------------------------

@@ -139,11 +139,18 @@ resource "aws_ec2_tag" "cluster_sg" {
   value       = each.value
 }
 
+# Managed add-ons run the version `up` resolved as EKS's default for the
+# cluster's Kubernetes version (var.addon_versions), so a kubernetes_version
+# change moves them too. Without one (an offline render), addon_version is
+# left unset: EKS installs its default, and an existing add-on keeps its
+# version.
+
 # Add-ons nodes need to become Ready; installed before the node group.
 
 resource "aws_eks_addon" "vpc_cni" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "vpc-cni"
+  addon_version               = lookup(var.addon_versions, "vpc-cni", null)
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 }
@@ -151,6 +158,7 @@ resource "aws_eks_addon" "vpc_cni" {
 resource "aws_eks_addon" "kube_proxy" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "kube-proxy"
+  addon_version               = lookup(var.addon_versions, "kube-proxy", null)
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 }
@@ -158,6 +166,7 @@ resource "aws_eks_addon" "kube_proxy" {
 resource "aws_eks_addon" "pod_identity_agent" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "eks-pod-identity-agent"
+  addon_version               = lookup(var.addon_versions, "eks-pod-identity-agent", null)
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 }
@@ -293,6 +302,7 @@ resource "aws_eks_node_group" "system" {
 resource "aws_eks_addon" "coredns" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "coredns"
+  addon_version               = lookup(var.addon_versions, "coredns", null)
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 
@@ -309,6 +319,7 @@ resource "aws_eks_addon" "coredns" {
 resource "aws_eks_addon" "metrics_server" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "metrics-server"
+  addon_version               = lookup(var.addon_versions, "metrics-server", null)
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 
@@ -368,6 +379,7 @@ resource "aws_iam_role_policy_attachment" "ebs_csi" {
 resource "aws_eks_addon" "ebs_csi" {
   cluster_name                = aws_eks_cluster.this.name
   addon_name                  = "aws-ebs-csi-driver"
+  addon_version               = lookup(var.addon_versions, "aws-ebs-csi-driver", null)
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 

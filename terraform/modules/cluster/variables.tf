@@ -223,3 +223,9 @@ variable "expires_at" {
     error_message = "expires_at must be an RFC 3339 timestamp such as 2026-01-02T03:04:05Z."
   }
 }
+
+variable "addon_versions" {
+  description = "Version of each EKS managed add-on by name (vpc-cni, coredns, ...): EKS's default for kubernetes_version, resolved by terrace up. An add-on missing here gets EKS's default when created and keeps its version after."
+  type        = map(string)
+  default     = {}
+}

@@ -31,37 +31,44 @@ pub enum AddonVersionError {
 }
 
 /// The default version of each of [`MANAGED`] for Kubernetes `kubernetes`
-/// (`1.34`), by add-on name.
+/// (`1.34`), by add-on name; the add-ons are asked about at once.
 pub async fn resolve(
     aws: &Aws,
     kubernetes: &str,
 ) -> Result<BTreeMap<String, String>, AddonVersionError> {
-    let eks = aws.eks();
-    let mut versions = BTreeMap::new();
-    for addon in MANAGED {
-        let api = |message: String| AddonVersionError::Api {
+    let found = futures::future::try_join_all(MANAGED.iter().map(|addon| async move {
+        resolve_one(aws, addon, kubernetes)
+            .await
+            .map(|version| (addon.to_string(), version))
+    }))
+    .await?;
+    Ok(found.into_iter().collect())
+}
+
+async fn resolve_one(
+    aws: &Aws,
+    addon: &str,
+    kubernetes: &str,
+) -> Result<String, AddonVersionError> {
+    let mut listed = Vec::new();
+    let mut pages = aws
+        .eks()
+        .describe_addon_versions()
+        .addon_name(addon)
+        .kubernetes_version(kubernetes)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AddonVersionError::Api {
             addon: addon.to_string(),
-            message,
-        };
-        let mut listed = Vec::new();
-        let mut pages = eks
-            .describe_addon_versions()
-            .addon_name(*addon)
-            .kubernetes_version(kubernetes)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            listed.extend(page.map_err(|e| api(sdk_message(&e)))?.addons().to_vec());
-        }
-        let version = default_version(&listed, addon, kubernetes).ok_or_else(|| {
-            AddonVersionError::NoDefault {
-                addon: addon.to_string(),
-                kubernetes: kubernetes.to_string(),
-            }
+            message: sdk_message(&e),
         })?;
-        versions.insert(addon.to_string(), version);
+        listed.extend(page.addons().iter().cloned());
     }
-    Ok(versions)
+    default_version(&listed, addon, kubernetes).ok_or_else(|| AddonVersionError::NoDefault {
+        addon: addon.to_string(),
+        kubernetes: kubernetes.to_string(),
+    })
 }
 
 /// The version of `addon` EKS marks as the default for cluster version

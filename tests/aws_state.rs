@@ -227,3 +227,19 @@ async fn a_bucket_squatted_by_another_account_is_refused_and_left_alone() {
             .is_err()
     );
 }
+
+/// `down` asks whether a cluster has state: a key missing from an
+/// existing bucket is "no state", not an error, even where S3 answers the
+/// HeadObject with 403 (as it does to a caller that may not list the
+/// bucket, and as moto does under the TLS-only policy). The present case
+/// is `down` of a built cluster in tests/cluster_emulator.rs.
+#[tokio::test]
+async fn a_state_key_missing_from_an_existing_bucket_is_no_state() {
+    terrace::tls::install_crypto_provider();
+    let account = moto::account().await;
+    let aws = Aws::from_config(account.sdk_config("eu-west-1").await);
+    state::ensure(&aws, &account.id, "eu-west-1").await.unwrap();
+    let key = "clusters/web/terraform.tfstate";
+    let missing = state::has_state(&aws, &account.id, "eu-west-1", key).await;
+    assert!(matches!(missing, Ok(false)), "{missing:?}");
+}

@@ -174,6 +174,30 @@ pub async fn has_state(
     match result {
         Ok(_) => Ok(true),
         Err(e) if status(&e) == Some(404) => Ok(false),
+        // S3 answers a missing key with 403, not 404, to a caller that may
+        // not list the bucket; listing tells the two apart, and when that
+        // is refused too the error names the permission.
+        Err(e) if status(&e) == Some(403) => {
+            let listed = aws
+                .in_region(region)
+                .s3()
+                .list_objects_v2()
+                .bucket(&name)
+                .prefix(key)
+                .max_keys(1)
+                .expected_bucket_owner(account)
+                .send()
+                .await
+                .map_err(|list| StateError::Api {
+                    bucket: name.clone(),
+                    action: "HeadObject",
+                    message: format!(
+                        "refused (403), and ListObjectsV2 too ({}): reading the state needs s3:GetObject and s3:ListBucket on the bucket",
+                        super::sdk_message(&list)
+                    ),
+                })?;
+            Ok(listed.contents().iter().any(|o| o.key() == Some(key)))
+        }
         Err(e) => Err(StateError::Api {
             bucket: name,
             action: "HeadObject",

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod dirs;
+pub mod drill;
 pub mod duration;
 pub mod k8s;
 pub mod model;

@@ -84,6 +84,96 @@ pub fn application(app: &Value) -> Poll<()> {
     }
 }
 
+/// Where an Application takes its manifests from: the Git repository (or
+/// Helm repository), the path or chart in it, and the revision it tracks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ApplicationSource {
+    pub repo: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub chart: String,
+    pub target_revision: String,
+}
+
+/// One Application as Argo CD reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ApplicationState {
+    pub namespace: String,
+    pub name: String,
+    pub sync: String,
+    pub health: String,
+    /// The revision Argo CD last synced (a commit, or a chart version).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub revision: String,
+    pub source: ApplicationSource,
+    /// Why it is not Synced and Healthy, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl ApplicationState {
+    pub fn healthy(&self) -> bool {
+        self.sync == "Synced" && self.health == "Healthy"
+    }
+
+    /// `namespace/name`, as Argo CD names it.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// An Application's identity, status and source (the first of `sources`
+/// for a multi-source Application).
+pub fn application_state(app: &Value) -> ApplicationState {
+    let owned = |pointer: &str| text(app, pointer).unwrap_or("").to_string();
+    let source = app
+        .pointer("/spec/source")
+        .or_else(|| app.pointer("/spec/sources/0"))
+        .cloned()
+        .unwrap_or_default();
+    let healthy = application(app) == Poll::Ready(());
+    ApplicationState {
+        namespace: owned("/metadata/namespace"),
+        name: owned("/metadata/name"),
+        sync: text(app, "/status/sync/status")
+            .unwrap_or("Unknown")
+            .to_string(),
+        health: text(app, "/status/health/status")
+            .unwrap_or("Unknown")
+            .to_string(),
+        revision: owned("/status/sync/revision"),
+        source: ApplicationSource {
+            repo: text(&source, "/repoURL").unwrap_or("").to_string(),
+            path: text(&source, "/path").unwrap_or("").to_string(),
+            chart: text(&source, "/chart").unwrap_or("").to_string(),
+            target_revision: text(&source, "/targetRevision")
+                .unwrap_or("HEAD")
+                .to_string(),
+        },
+        message: (!healthy).then(|| describe_application(app)),
+    }
+}
+
+/// Every Application in the cluster, in every namespace; none when Argo
+/// CD's kind is not installed.
+pub async fn applications(kube: &Kube) -> Result<Vec<ApplicationState>, K8sError> {
+    let apps = match kube
+        .list(APPLICATION_API_VERSION, "Application", None, None)
+        .await
+    {
+        Ok(apps) => apps,
+        Err(err) if err.is_not_found() => Vec::new(),
+        Err(err) => return Err(err),
+    };
+    let mut states: Vec<ApplicationState> = apps
+        .iter()
+        .map(|app| application_state(&serde_json::to_value(app).unwrap_or_default()))
+        .collect();
+    states.sort_by_key(ApplicationState::id);
+    Ok(states)
+}
+
 /// `sync=… health=…` and every message Argo CD gives about why.
 pub fn describe_application(app: &Value) -> String {
     let mut parts = vec![format!(

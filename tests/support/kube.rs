@@ -1,7 +1,7 @@
 //! An in-memory cluster for tests: kube-fake-client behind a small layer
 //! that adds what the fake lacks, plus simulated controllers.
 //!
-//! The layer answers API discovery (`/api/v1`, `/apis/<group>/<version>`)
+//! The layer answers `/version` and API discovery (`/api/v1`, `/apis/<group>/<version>`)
 //! from the fake's built-in kinds and the CustomResourceDefinitions stored
 //! in it that are Established, as a real API server does, so a kind becomes
 //! resolvable only once its CRD is. It also serves Namespace objects, whose
@@ -330,6 +330,11 @@ impl Shim {
         let path = request.uri().path().to_string();
         let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
         match parts.as_slice() {
+            ["version"] => Ok(respond(
+                200,
+                json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake", "gitCommit": "", "gitTreeState": "clean",
+                        "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24", "compiler": "gc", "platform": "linux/amd64"}),
+            )),
             ["api", "v1"] => Ok(self.discovery("", "v1").await),
             ["apis", group, version] => Ok(self.discovery(group, version).await),
             ["api", "v1", "namespaces"] => {
@@ -847,4 +852,68 @@ pub fn refusing_api() -> String {
         }
     });
     format!("http://127.0.0.1:{port}")
+}
+
+impl FakeCluster {
+    /// Creates an Application as a platform repository's root Application
+    /// would (no status yet: the simulated Argo CD gives it one), from the
+    /// Git repository `repo`, directory `path`, tracking `revision`.
+    pub async fn add_application(
+        &self,
+        namespace: &str,
+        name: &str,
+        repo: &str,
+        path: &str,
+        revision: &str,
+    ) {
+        self.application_kind().await;
+        let app: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": { "name": name, "namespace": namespace },
+            "spec": {
+                "project": "default",
+                "source": { "repoURL": repo, "path": path, "targetRevision": revision },
+                "destination": { "server": "https://kubernetes.default.svc", "namespace": name },
+                "syncPolicy": { "automated": { "prune": true, "selfHeal": true } },
+            },
+        }))
+        .unwrap();
+        self.dynamic(&application_resource(), Some(namespace))
+            .create(&PostParams::default(), &app)
+            .await
+            .unwrap();
+    }
+
+    /// Argo CD's Application CRD, Established (the simulator's API server
+    /// marks it so), as Argo CD's install brings it.
+    async fn application_kind(&self) {
+        let crds = Api::<CustomResourceDefinition>::all(self.client.clone());
+        let crd: CustomResourceDefinition = serde_json::from_value(crd(
+            "argoproj.io",
+            "v1alpha1",
+            "Application",
+            "applications",
+            "Namespaced",
+        ))
+        .unwrap();
+        let _ = crds.create(&PostParams::default(), &crd).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let established = crds
+                .get("applications.argoproj.io")
+                .await
+                .ok()
+                .map(|c| serde_json::to_value(c).unwrap())
+                .is_some_and(|c| terrace::k8s::condition(&c, "Established").is_some());
+            if established {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the Application CRD was never Established"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }

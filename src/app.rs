@@ -6,7 +6,8 @@ use anyhow::Result;
 
 use crate::aws;
 use crate::cli::{
-    AddonsCommand, Cli, ClusterCommand, Command, FleetCommand, OutputArg, StateCommand,
+    AddonsCommand, Cli, ClusterCommand, Command, DrillCommand, DrillHistory, FleetCommand,
+    OutputArg, StateCommand,
 };
 use crate::cluster;
 use crate::config::ConfigError;
@@ -98,6 +99,16 @@ async fn command(
             ops::janitor::remove(ctx, &args, &report, printer).await?;
         }
         Command::Fleet(command) => fleet(ctx, command, output, printer).await?,
+        Command::Drill(DrillCommand {
+            history: Some(DrillHistory::History(args)),
+            ..
+        }) => printer.drill_history(&ops::drill::history(ctx, &args).await?),
+        Command::Drill(DrillCommand { run, .. }) => {
+            let ((summary, result), kept) = ops::drill::run(ctx, &run, printer).await?;
+            printer.drill_summary(&summary, &kept, result.is_ok());
+            result?;
+            ops::drill::verdict(&summary.report)?;
+        }
         Command::Addons(AddonsCommand::List) => printer.addons(ctx.catalog),
         Command::Addons(AddonsCommand::Status(args)) => {
             let rows = ops::addons::status(ctx, &args).await?;

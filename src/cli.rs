@@ -88,6 +88,68 @@ pub enum Command {
     /// Every cluster of terrace.yaml at once, each independent of the others
     #[command(subcommand)]
     Fleet(FleetCommand),
+    /// Disaster-recovery drill: baseline, destroy, rebuild, and measure until every Application is back
+    Drill(DrillCommand),
+}
+
+/// `terrace drill` runs a drill; `terrace drill history` lists past ones.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct DrillCommand {
+    #[command(subcommand)]
+    pub history: Option<DrillHistory>,
+
+    #[command(flatten)]
+    pub run: DrillArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DrillHistory {
+    /// Past drills of the cluster, from its regional state bucket, with their RTO and trend
+    History(ClusterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// AWS region of the cluster, e.g. us-east-1 (required)
+    // Optional for clap only: `drill history` has its own, and a required
+    // flag here would be demanded of it too.
+    #[arg(long)]
+    pub region: Option<String>,
+
+    /// Cluster name [default: <fleet>-<region>]
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Recover into this region (its cluster of terrace.yaml, own name and CIDR) and leave the source alone
+    #[arg(long, value_name = "REGION")]
+    pub to_region: Option<String>,
+
+    /// Recovery time objective: from the cluster gone to every Application back (e.g. 45m)
+    #[arg(long, value_name = "AGE", default_value = "45m", value_parser = crate::duration::parse)]
+    pub rto: Duration,
+
+    /// Destroy and rebuild without asking (required when not run from a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Where the report (drill-<cluster>-<time>.md) and its SVG timeline are written
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub report_dir: PathBuf,
+
+    /// Stop the rebuild once this phase is done (e.g. `outputs`); the Applications are still awaited
+    #[arg(long, value_enum, value_name = "PHASE")]
+    pub stop_after: Option<StopAfter>,
+
+    #[command(flatten)]
+    pub teardown: TeardownArgs,
+
+    /// Kubeconfig whose context for the cluster is replaced [default: first path of KUBECONFIG, else ~/.kube/config]
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub argocd: ArgocdArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -583,3 +583,45 @@ fn token_checks_the_role_arn_before_calling_aws() {
         "{err}"
     );
 }
+
+#[test]
+fn drill_checks_every_flag_before_calling_aws() {
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["drill", "--yes", "--rto", "0s"],
+            "--rto: must be longer than 0s",
+        ),
+        (&["drill", "--yes", "--rto", "soon"], "--rto"),
+        (
+            &["drill", "--yes", "--to-region", "us-east-1"],
+            "--to-region: us-east-1 is the drilled cluster's own region",
+        ),
+        (
+            &["drill", "--yes", "--to-region", "mars-east-1"],
+            "--to-region: ",
+        ),
+        (&["drill"], "--yes: required when not run from a terminal"),
+        (
+            &["drill", "--yes", "--name", "Bad_Name"],
+            "--name: \"Bad_Name\" must be a lowercase DNS label",
+        ),
+        (
+            &["drill", "history", "--name", "Bad_Name"],
+            "--name: \"Bad_Name\"",
+        ),
+    ];
+    for (flags, expected) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut args = flags.to_vec();
+        args.extend_from_slice(&["--region", "us-east-1"]);
+        let o = terrace(tmp.path(), &args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(err.contains(expected), "{flags:?}: {err}");
+        assert_eq!(files(tmp.path()), [], "{flags:?}: nothing written");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let o = terrace(tmp.path(), &["drill", "--yes"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--region: required"), "{}", stderr(&o));
+}

@@ -871,20 +871,7 @@ async fn a_cluster_api_that_refuses_us_is_a_warning_and_the_pre_sweep_clears_the
     .in_vpc_leftovers(CLUSTER)
     .await;
     let api = support::kube::refusing_api();
-    let answer = reqwest::Client::new()
-        .post(format!("{}/_shim/endpoint", machine.account.endpoint))
-        .body(
-            serde_json::json!({
-                "access_key": machine.account.access_key_id,
-                "cluster": CLUSTER,
-                "endpoint": api,
-            })
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(answer.status().is_success());
+    machine.account.set_cluster_endpoint(CLUSTER, &api).await;
 
     let output = machine.run(&[
         "--output", "json", "cluster", "down", "--region", REGION, "--yes",

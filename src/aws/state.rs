@@ -206,6 +206,110 @@ pub async fn has_state(
     }
 }
 
+/// Keeps `body` at `key` in the state bucket of `account` in `region`,
+/// beside the state files (drill reports under `drills/<cluster>/`).
+pub async fn put_object(
+    aws: &Aws,
+    account: &str,
+    region: &str,
+    key: &str,
+    body: Vec<u8>,
+    content_type: &str,
+) -> Result<(), StateError> {
+    let name = bucket_name(account, region);
+    aws.in_region(region)
+        .s3()
+        .put_object()
+        .bucket(&name)
+        .key(key)
+        .content_type(content_type)
+        .body(body.into())
+        .expected_bucket_owner(account)
+        .send()
+        .await
+        .map_err(|e| StateError::Api {
+            bucket: name.clone(),
+            action: "PutObject",
+            message: sdk_message(&e),
+        })?;
+    Ok(())
+}
+
+/// The keys under `prefix` in the state bucket; none when the bucket
+/// does not exist yet.
+pub async fn list_keys(
+    aws: &Aws,
+    account: &str,
+    region: &str,
+    prefix: &str,
+) -> Result<Vec<String>, StateError> {
+    let name = bucket_name(account, region);
+    let s3 = aws.in_region(region).s3();
+    let mut keys = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(&name)
+            .prefix(prefix)
+            .set_continuation_token(token)
+            .expected_bucket_owner(account)
+            .send()
+            .await;
+        let page = match page {
+            Ok(page) => page,
+            Err(e) if status(&e) == Some(404) => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(StateError::Api {
+                    bucket: name,
+                    action: "ListObjectsV2",
+                    message: sdk_message(&e),
+                });
+            }
+        };
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string)),
+        );
+        match page.next_continuation_token() {
+            Some(next) => token = Some(next.to_string()),
+            None => return Ok(keys),
+        }
+    }
+}
+
+/// The object at `key` in the state bucket.
+pub async fn get_object(
+    aws: &Aws,
+    account: &str,
+    region: &str,
+    key: &str,
+) -> Result<Vec<u8>, StateError> {
+    let name = bucket_name(account, region);
+    let api = |action: &'static str, message: String| StateError::Api {
+        bucket: name.clone(),
+        action,
+        message,
+    };
+    let object = aws
+        .in_region(region)
+        .s3()
+        .get_object()
+        .bucket(&name)
+        .key(key)
+        .expected_bucket_owner(account)
+        .send()
+        .await
+        .map_err(|e| api("GetObject", sdk_message(&e)))?;
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| api("GetObject", format!("{key}: {e}")))?;
+    Ok(bytes.into_bytes().to_vec())
+}
+
 /// Terraform's S3-native state lock: the `<key>.tflock` object beside the
 /// state, holding Terraform's lock info as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]

@@ -5,6 +5,7 @@
 
 mod connect;
 mod down;
+mod drill;
 pub mod guard;
 pub mod journal;
 pub mod lock;
@@ -17,6 +18,7 @@ pub mod verify;
 
 pub use connect::eks_client;
 pub use down::{DownOptions, DownPlan, DownSummary, down};
+pub use drill::{DrillOptions, DrillSummary, drill};
 pub use pipeline::{Outcome, PhaseReport};
 pub use rebuild::{Decision, RebuildOptions, RebuildSummary, rebuild};
 pub use unlock::{UnlockOptions, UnlockSummary, unlock};
@@ -85,6 +87,8 @@ pub enum ClusterError {
     Teardown(#[from] crate::teardown::TeardownError),
     #[error(transparent)]
     Drain(crate::teardown::DrainError),
+    #[error(transparent)]
+    Drill(crate::drill::RecoveryError),
     #[error("AWS: {0}")]
     Aws(String),
     #[error("resources of the cluster survived the teardown:\n  {}", .0.join("\n  "))]

@@ -13,7 +13,7 @@ use crate::aws::discovery::{self, ClusterStatus, Listing};
 use crate::aws::kubeconfig::{self, Written};
 use crate::aws::preflight::PreflightReport;
 use crate::cli::{
-    ArgocdArgs, ClusterArgs, DownArgs, KubeconfigArgs, ListArgs, RebuildArgs, RebuildFlags,
+    ArgocdArgs, ClusterArgs, DownArgs, KubeconfigArgs, ListArgs, RebuildArgs, RebuildFlags, StopAfter,
     TeardownArgs, UnlockArgs, UpArgs,
 };
 use crate::cluster::{
@@ -112,24 +112,49 @@ impl<'f> Rebuilds<'f> {
                 self.kubeconfig.path.clone(),
                 self.interrupt.clone(),
             ),
-            up: UpOptions {
+            up: fresh_up(
+                ctx,
                 request,
                 approval,
-                dry_run: false,
-                stop_after: self.flags.stop_after.map(|s| s.phase()),
-                install: self.install.clone(),
-                kubeconfig: self.kubeconfig.clone(),
-                terraform: ctx.terraform(),
-                interrupt: self.interrupt.clone(),
-                restart: false,
-                verify_deadline: cluster::VERIFY_DEADLINE,
-                ttl: self.flags.ttl,
-                // The up half builds from nothing: there is nothing to replace.
-                allow_replace: false,
-            },
+                self.flags.stop_after,
+                self.install.clone(),
+                self.kubeconfig.clone(),
+                self.interrupt.clone(),
+                self.flags.ttl,
+            ),
             if_older_than: self.flags.if_older_than,
             restart: self.flags.restart,
         }
+    }
+}
+
+/// `up` of a cluster built from nothing (rebuild's second half, a
+/// drill's recovery): no dry run, no journal to forget, and nothing there
+/// to replace, so `--allow-replace` is never given.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn fresh_up<'a>(
+    ctx: &Context,
+    request: Request,
+    approval: Approval<'a>,
+    stop_after: Option<StopAfter>,
+    install: InstallOptions,
+    kubeconfig: kubeconfig::Target,
+    interrupt: Interrupt,
+    ttl: Option<std::time::Duration>,
+) -> UpOptions<'a> {
+    UpOptions {
+        request,
+        approval,
+        dry_run: false,
+        stop_after: stop_after.map(|s| s.phase()),
+        install,
+        kubeconfig,
+        terraform: ctx.terraform(),
+        interrupt,
+        restart: false,
+        verify_deadline: cluster::VERIFY_DEADLINE,
+        ttl,
+        allow_replace: false,
     }
 }
 
@@ -198,7 +223,7 @@ pub(super) async fn down_stale(
     result.map_err(|e| e.stopped_by(&interrupt))
 }
 
-fn down_options<'a>(
+pub(super) fn down_options<'a>(
     ctx: &Context,
     request: Request,
     approval: Approval<'a>,

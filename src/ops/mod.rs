@@ -12,6 +12,7 @@
 pub mod account;
 pub mod addons;
 pub mod cluster;
+pub mod drill;
 pub mod fleet;
 pub mod janitor;
 

@@ -25,6 +25,7 @@ pub use progress::ClusterProgress;
 
 mod aws;
 mod cluster;
+mod drill;
 mod fleet;
 mod teardown;
 

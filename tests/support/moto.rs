@@ -51,6 +51,26 @@ impl Account {
         .collect()
     }
 
+    /// Makes the EKS shim answer DescribeCluster of this account's
+    /// `cluster` with `endpoint` as its API server (needs
+    /// [`account_with_eks_shim`]).
+    pub async fn set_cluster_endpoint(&self, cluster: &str, endpoint: &str) {
+        let answer = reqwest::Client::new()
+            .post(format!("{}/_shim/endpoint", self.endpoint))
+            .body(
+                serde_json::json!({
+                    "access_key": self.access_key_id,
+                    "cluster": cluster,
+                    "endpoint": endpoint,
+                })
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success());
+    }
+
     /// An SDK config for this account in `region`.
     pub async fn sdk_config(&self, region: &str) -> aws_config::SdkConfig {
         let creds = aws_credential_types::Credentials::new(

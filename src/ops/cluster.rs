@@ -13,8 +13,8 @@ use crate::aws::discovery::{self, ClusterStatus, Listing};
 use crate::aws::kubeconfig::{self, Written};
 use crate::aws::preflight::PreflightReport;
 use crate::cli::{
-    ArgocdArgs, ClusterArgs, DownArgs, KubeconfigArgs, ListArgs, RebuildArgs, RebuildFlags, StopAfter,
-    TeardownArgs, UnlockArgs, UpArgs,
+    ArgocdArgs, ClusterArgs, DownArgs, KubeconfigArgs, ListArgs, RebuildArgs, RebuildFlags,
+    StopAfter, TeardownArgs, UnlockArgs, UpArgs,
 };
 use crate::cluster::{
     self, Approval, ClusterError, DownOptions, DownSummary, RebuildOptions, RebuildSummary,

@@ -300,3 +300,74 @@ async fn a_baseline_that_cannot_be_read_stops_the_drill_before_anything_is_destr
         "nothing was touched"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_into_another_region_leaves_the_source_alone_and_builds_that_regions_cluster() {
+    terrace::tls::install_crypto_provider();
+    let machine = Machine::new(support::moto::account_with_eks_shim().await);
+    let ours = support::stack::seed(
+        &machine.account,
+        REGION,
+        CLUSTER,
+        &support::stack::tags_for(Some(CLUSTER)),
+        true,
+        0,
+    )
+    .await;
+    let (_source, endpoint, _source_server) = api(Behaviour::default()).await;
+    machine
+        .account
+        .set_cluster_endpoint(CLUSTER, &endpoint)
+        .await;
+    let (_target, endpoint, _target_server) = api(Behaviour::default()).await;
+    machine
+        .account
+        .set_cluster_endpoint("terrace-us-west-2", &endpoint)
+        .await;
+
+    let output = machine.run(&[
+        "--output",
+        "json",
+        "drill",
+        "--region",
+        REGION,
+        "--to-region",
+        "us-west-2",
+        "--yes",
+        "--stop-after",
+        "outputs",
+        "--rto",
+        "30m",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    let (_, summary) = parse(&output);
+    let report = &summary["summary"]["report"];
+    assert_eq!(
+        phases(report),
+        [
+            ("baseline".into(), "done".into()),
+            ("disaster".into(), "skipped".into()),
+            ("recovery".into(), "done".into()),
+            ("applications".into(), "done".into()),
+        ]
+    );
+    assert_eq!(report["recovered_cluster"], "terrace-us-west-2");
+    assert_eq!(report["recovered_region"], "us-west-2");
+    assert!(summary["summary"]["down"].is_null());
+    assert_eq!(
+        support::stack::surviving(&machine.account, REGION, &ours)
+            .await
+            .len(),
+        ours.ids.len(),
+        "the source region is left alone"
+    );
+    let eks = aws_sdk_eks::Client::new(&machine.account.sdk_config("us-west-2").await);
+    assert!(
+        eks.describe_cluster()
+            .name("terrace-us-west-2")
+            .send()
+            .await
+            .is_ok(),
+        "the recovery built us-west-2's cluster"
+    );
+}

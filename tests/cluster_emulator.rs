@@ -286,10 +286,7 @@ async fn up_to_the_addon_boundary_rerun_resume_then_down_leaves_nothing() {
 }
 
 fn interrupt(child: &Child) {
-    // SAFETY: sending a signal to our own child process.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
+    support::signals::signal(child.id(), libc::SIGINT);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

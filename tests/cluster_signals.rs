@@ -8,11 +8,12 @@ mod support;
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use support::machine::{Machine, REGION, error, events, running, wait_gone};
+use support::signals::{signal_group, wait_for_pid};
 
 const UP: [&str; 9] = [
     "--output",
@@ -63,10 +64,7 @@ impl SlowApply {
     }
 
     fn signal(&self, signal: libc::c_int) {
-        // SAFETY: kill(2) on our own child; no memory is involved.
-        unsafe {
-            libc::kill(self.child.id() as i32, signal);
-        }
+        support::signals::signal(self.child.id(), signal);
     }
 
     /// Exit code and stdout of the finished terrace.
@@ -80,17 +78,6 @@ impl SlowApply {
             .unwrap();
         let code = self.child.wait().unwrap().code();
         (code, stdout, self.machine, self.released, self.terraform)
-    }
-}
-
-fn wait_for_pid(path: &Path, within: Duration) -> i32 {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            return text.trim().parse().unwrap();
-        }
-        assert!(Instant::now() < deadline, "the apply never started");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -159,14 +146,10 @@ async fn terraform_stops_cleanly_when_terrace_is_killed() {
     // terrace alone, then its whole process group (Terraform has its own).
     for own_group in [false, true] {
         let run = SlowApply::start(&[], own_group).await;
-        let target = if own_group {
-            -(run.child.id() as i32)
+        if own_group {
+            signal_group(run.child.id(), libc::SIGKILL);
         } else {
-            run.child.id() as i32
-        };
-        // SAFETY: kill(2) on our own child or its process group.
-        unsafe {
-            libc::kill(target, libc::SIGKILL);
+            run.signal(libc::SIGKILL);
         }
         let (exit, _, _machine, released, terraform) = run.wait();
         assert_eq!(exit, None, "terrace was killed");

@@ -16,36 +16,25 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::machine::{Machine, REGION, error, events, parse, running, show, wait_gone};
+use support::account::tagged_for_cluster;
+use support::machine::{Machine, REGION, error, events, parse, running, show, up_to_outputs};
 use support::moto::Account;
+use support::signals::{Kill, children, kill_after, signal, signal_group};
 
 fn s3(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(true)
-            .build(),
-    )
+    support::account::s3(config)
 }
 
 fn bucket(account: &Account) -> String {
-    format!("terrace-state-{}-{REGION}", account.id)
+    support::account::bucket(account, REGION)
 }
 
 fn lock_key(cluster: &str) -> String {
-    format!("clusters/{cluster}/terraform.tfstate.tflock")
+    support::account::lock_key(cluster)
 }
 
 async fn lock_object(account: &Account, cluster: &str) -> Option<Value> {
-    let s3 = s3(&account.sdk_config(REGION).await);
-    let object = s3
-        .get_object()
-        .bucket(bucket(account))
-        .key(lock_key(cluster))
-        .send()
-        .await
-        .ok()?;
-    let bytes = object.body.collect().await.unwrap().into_bytes();
-    Some(serde_json::from_slice(&bytes).unwrap())
+    support::account::object(account, REGION, &lock_key(cluster)).await
 }
 
 fn hostname() -> String {
@@ -92,10 +81,7 @@ async fn unlock_refuses_while_a_run_on_this_host_holds_the_cluster() {
     assert!(problem.contains("terrace cluster up"), "{problem}");
     assert!(running(terraform), "the running apply is left alone");
 
-    // SAFETY: kill(2) on our own child.
-    unsafe {
-        libc::kill(up.id() as i32, libc::SIGTERM);
-    }
+    signal(up.id(), libc::SIGTERM);
     assert_eq!(up.wait().unwrap().code(), Some(143));
 }
 
@@ -178,40 +164,12 @@ async fn unlock_releases_a_dead_holders_lock_in_the_clusters_work_directory() {
     assert_eq!(ask.status.code(), Some(2), "{}", show(&ask));
 }
 
-/// The pids of `pid`'s children.
-fn children(pid: u32) -> Vec<i32> {
-    let mut found = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .flatten()
-    {
-        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        found.extend(
-            text.split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok()),
-        );
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_left_by_a_killed_process_group_is_named_and_released_by_unlock() {
     terrace::tls::install_crypto_provider();
     let name = "killed-us-east-1";
     let machine = Machine::new(support::moto::account_with_eks_shim().await);
-    let up = [
-        "--output",
-        "json",
-        "cluster",
-        "up",
-        "--region",
-        REGION,
-        "--name",
-        name,
-        "--yes",
-        "--stop-after",
-        "outputs",
-    ];
+    let up = up_to_outputs(name);
 
     // The first up, killed with everything it started (terrace's process
     // group and Terraform's) once Terraform has begun to create resources.
@@ -257,16 +215,10 @@ async fn a_lock_left_by_a_killed_process_group_is_named_and_released_by_unlock()
     }
     let terraform = children(first.id());
     assert_eq!(terraform.len(), 1, "one Terraform: {terraform:?}");
-    // SAFETY: kill(2) on the process groups of our child and its child.
-    unsafe {
-        libc::kill(-terraform[0], libc::SIGKILL);
-        libc::kill(-(first.id() as i32), libc::SIGKILL);
-    }
+    signal_group(terraform[0] as u32, libc::SIGKILL);
+    signal_group(first.id(), libc::SIGKILL);
     first.wait().unwrap();
-    assert!(
-        wait_gone(terraform[0], Duration::from_secs(10)),
-        "SIGKILL stopped Terraform"
-    );
+    assert!(!running(terraform[0]));
     let lock = lock_object(&machine.account, name)
         .await
         .expect("the killed apply left its lock");
@@ -290,4 +242,88 @@ async fn a_lock_left_by_a_killed_process_group_is_named_and_released_by_unlock()
     assert!(lock_object(&machine.account, name).await.is_none());
     let journal: Value = serde_json::from_slice(&std::fs::read(&journal_path).unwrap()).unwrap();
     assert!(journal.get("lock").is_none(), "{journal}");
+}
+
+/// VPCs tagged for `cluster` that still exist.
+async fn vpcs(account: &Account, cluster: &str) -> usize {
+    let ec2 = aws_sdk_ec2::Client::new(&account.sdk_config(REGION).await);
+    ec2.describe_vpcs()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:terrace.dev/cluster")
+                .values(cluster)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .vpcs()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_killed_first_apply_created_is_adopted_or_removed_and_up_converges() {
+    terrace::tls::install_crypto_provider();
+    let name = "orphans-us-east-1";
+    let machine = Machine::new(support::moto::account_with_eks_shim().await);
+    let up = up_to_outputs(name);
+
+    // Killed with everything it started once Terraform has created a good
+    // part of the cluster, long before it writes any state.
+    let killed = kill_after(machine.command(&up), 25, Kill::Group);
+    assert!(killed.reached, "the apply ended early:\n{}", killed.stdout);
+    assert_eq!(
+        support::account::state_resources(&machine.account, REGION, name).await,
+        0,
+        "the killed apply recorded nothing"
+    );
+    let created = tagged_for_cluster(&machine.account, REGION, name).await;
+    assert!(created.len() > 10, "{created:?}");
+
+    let unlock = machine.run(&[
+        "--output", "json", "cluster", "unlock", "--region", REGION, "--name", name, "--yes",
+    ]);
+    assert_eq!(unlock.status.code(), Some(0), "{}", show(&unlock));
+
+    // The next up converges: every orphan adopted or removed, each said.
+    let second = machine.run(&up);
+    assert_eq!(second.status.code(), Some(0), "{}", show(&second));
+    let (events, summary) = parse(&second);
+    let orphans = &summary["summary"]["orphans"];
+    let adopted = orphans["adopted"].as_array().unwrap();
+    let removed = orphans["removed"].as_array().unwrap();
+    let addresses: Vec<&str> = adopted
+        .iter()
+        .map(|a| a["address"].as_str().unwrap())
+        .collect();
+    assert!(
+        addresses
+            .iter()
+            .any(|a| *a == "module.cluster.aws_iam_role.cluster"),
+        "{orphans}"
+    );
+    assert!(
+        removed.iter().any(|r| r["item"]["kind"] == "vpc"),
+        "the old VPC cannot be adopted: {orphans}"
+    );
+    let said = events.iter().filter(|e| e["orphan"].is_string()).count();
+    assert!(
+        said >= adopted.len() + removed.len(),
+        "one event per orphan: {said} for {orphans}"
+    );
+    // Nothing built twice: one VPC, and the account holds what the state does.
+    assert_eq!(vpcs(&machine.account, name).await, 1);
+
+    // A re-plan changes nothing.
+    let third = machine.run(&up);
+    assert_eq!(third.status.code(), Some(0), "{}", show(&third));
+    let (_, summary) = parse(&third);
+    assert_eq!(summary["summary"]["no_changes"], true, "{}", show(&third));
+
+    let down = machine.run(&[
+        "--output", "json", "cluster", "down", "--region", REGION, "--name", name, "--yes",
+    ]);
+    assert_eq!(down.status.code(), Some(0), "{}", show(&down));
+    let left = tagged_for_cluster(&machine.account, REGION, name).await;
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -42,6 +42,12 @@ impl std::fmt::Display for Destructive {
 #[error("terraform show -json: {0}")]
 pub struct PlanJsonError(String);
 
+impl From<serde_json::Error> for PlanJsonError {
+    fn from(e: serde_json::Error) -> PlanJsonError {
+        PlanJsonError(e.to_string())
+    }
+}
+
 #[derive(Deserialize)]
 struct PlanJson {
     #[serde(default)]
@@ -71,7 +77,7 @@ struct Change {
 /// -json` prints it) would replace or destroy, in plan order.
 pub fn destructive_changes(plan_json: &str) -> Result<Vec<Destructive>, PlanJsonError> {
     let plan: PlanJson =
-        serde_json::from_str(plan_json).map_err(|e| PlanJsonError(e.to_string()))?;
+        serde_json::from_str(plan_json)?;
     Ok(plan
         .resource_changes
         .into_iter()

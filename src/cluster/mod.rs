@@ -9,6 +9,7 @@ mod drill;
 pub mod guard;
 pub mod journal;
 pub mod lock;
+pub mod orphans;
 mod pipeline;
 mod rebuild;
 pub mod stale;
@@ -93,6 +94,11 @@ pub enum ClusterError {
     Aws(String),
     #[error("resources of the cluster survived the teardown:\n  {}", .0.join("\n  "))]
     Leaks(Vec<String>),
+    #[error(
+        "cannot remove what a killed apply left behind, so Terraform would fail on it:\n  {}",
+        .0.join("\n  ")
+    )]
+    Orphans(Vec<String>),
     #[error(
         "the Terraform state of cluster {cluster} is locked: {}. {}",
         diagnosis.describe(),

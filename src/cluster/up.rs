@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::guard::{self, Verdict};
 use super::journal::{self, Section, Status};
+use super::orphans::{self, Adoption, Decisions, Orphan, Planned};
 use super::pipeline::{JournalMode, OnInterrupt, PhaseReport, Pipeline, Started, start};
 use super::{Approval, ClusterError, connect, stale, verify};
 use crate::addons::install::{self, InstallOptions};
@@ -19,7 +20,10 @@ use crate::config::{ClusterSpec, Request};
 use crate::k8s::Kube;
 use crate::progress::{Event, Reporter};
 use crate::render::{self, Outputs, Tree};
-use crate::terraform::{Backend, BinaryError, Changes, Interrupt, RunError, Runner, Terraform};
+use crate::teardown;
+use crate::terraform::{
+    Backend, BinaryError, Changes, Interrupt, Plan as TerraformPlan, RunError, Runner, Terraform,
+};
 
 pub struct UpOptions<'a> {
     pub request: Request,
@@ -63,6 +67,9 @@ pub struct UpSummary {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub planned: Vec<String>,
     pub resumed: bool,
+    /// What a killed apply had left outside the state, and what this run
+    /// did with it.
+    pub orphans: OrphanReport,
     /// A dry run's plan of the phases: each one's name and whether it would
     /// run or may be skipped (resuming an unfinished run).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -75,6 +82,19 @@ pub struct UpSummary {
     pub phases: Vec<PhaseReport>,
     pub seconds: f64,
 }
+
+/// Orphans of a killed apply: adopted into the state, removed, or left
+/// for `down` because they stand in nobody's way.
+#[derive(Debug, Default, Serialize)]
+pub struct OrphanReport {
+    pub adopted: Vec<Adoption>,
+    pub removed: Vec<Orphan>,
+    pub left: Vec<Orphan>,
+}
+
+/// Plans looked at for orphans: one adoption can make the address of
+/// another known (the node role's ARN names the access entry).
+const ORPHAN_ROUNDS: usize = 3;
 
 const LAST_PHASE: &str = "verify";
 
@@ -210,10 +230,11 @@ impl Up<'_> {
             return self.dry_run(plan, p, summary).await;
         }
 
-        match self
+        let (changes, found) = self
             .terraform(p, &runner, &backend, &account, &plan_file)
-            .await?
-        {
+            .await?;
+        summary.orphans = found;
+        match changes {
             Some(changes) => summary.changes = changes,
             None => {
                 summary.no_changes = true;
@@ -368,9 +389,10 @@ impl Up<'_> {
     }
 
     /// `init` and `plan` always (the remote state, not the local journal,
-    /// says what exists), `apply` after approval when the plan changes
-    /// something; `None` when it changes nothing. The lock Terraform takes
-    /// meanwhile is recorded in the journal; a lock found held is judged.
+    /// says what exists), then the orphans of a killed apply dealt with,
+    /// `apply` after approval when the plan changes something; `None` when
+    /// it changes nothing. The lock Terraform takes meanwhile is recorded
+    /// in the journal; a lock found held is judged.
     async fn terraform(
         &self,
         p: &mut Pipeline<'_>,
@@ -378,21 +400,22 @@ impl Up<'_> {
         backend: &Backend,
         account: &str,
         plan_file: &Path,
-    ) -> Result<Option<Changes>, ClusterError> {
+    ) -> Result<(Option<Changes>, OrphanReport), ClusterError> {
         let journal = p.journal();
         let reporter = self.reporter;
         let work = async {
             runner.init(backend, reporter).await?;
             let plan = runner.plan(plan_file, reporter).await?;
+            let (plan, found) = self.orphans(runner, plan_file, plan).await?;
             if !plan.has_changes {
                 reporter.report(Event::info(
                     "terraform",
                     "no changes: the infrastructure matches the configuration",
                 ));
-                return Ok(None);
+                return Ok((None, found));
             }
             self.approve(&plan.changes, runner, plan_file).await?;
-            Ok(Some(runner.apply(plan_file, reporter).await?))
+            Ok((Some(runner.apply(plan_file, reporter).await?), found))
         };
         let recorded = journal.lock().lock.clone();
         let work = async {
@@ -403,6 +426,116 @@ impl Up<'_> {
         p.run("terraform", None, OnInterrupt::Delegate, work)
             .await?
             .ok_or(ClusterError::Internal("terraform is never skipped"))
+    }
+
+    /// When the plan creates something, looks for what a killed apply
+    /// created without recording it (the cluster's tagged resources missing
+    /// from the state): removes what cannot be adopted, writes import
+    /// blocks for the rest and plans again, until nothing new turns up.
+    async fn orphans(
+        &self,
+        runner: &Runner,
+        plan_file: &Path,
+        mut plan: TerraformPlan,
+    ) -> Result<(TerraformPlan, OrphanReport), ClusterError> {
+        let mut found = OrphanReport::default();
+        for _ in 0..ORPHAN_ROUNDS {
+            if !plan.resources.iter().any(|r| r.action == "create") {
+                break;
+            }
+            let options = teardown::Options::default();
+            let inventory = teardown::inventory(&self.aws, self.spec, &options).await?;
+            // Reading the plan costs Terraform a provider start; a first
+            // `up` in a clean account has nothing to compare it with.
+            if !orphans::candidates(&inventory.items) {
+                break;
+            }
+            let shown = runner.show_plan(plan_file, self.reporter).await?;
+            let planned = Planned::from_show(&shown)?;
+            let decisions = orphans::decide(&inventory.items, &planned);
+            self.report_orphans(&decisions);
+            found.left = decisions.left.clone();
+            if !decisions.remove.is_empty() {
+                let doomed =
+                    inventory.only_items(|i| decisions.remove.iter().any(|v| v.item == *i));
+                let swept =
+                    teardown::sweep::sweep_listed(&self.aws, &doomed, &options, self.reporter)
+                        .await;
+                if !swept.succeeded() {
+                    return Err(ClusterError::Orphans(
+                        swept
+                            .failed
+                            .iter()
+                            .map(|f| format!("{} {}: {}", f.item.kind.as_str(), f.item.id, f.error))
+                            .collect(),
+                    ));
+                }
+            }
+            found.removed.extend(decisions.remove);
+            if decisions.adopt.is_empty() {
+                break;
+            }
+            found.adopted.extend(decisions.adopt);
+            let file = runner.dir().join(orphans::IMPORTS_FILE);
+            std::fs::write(&file, orphans::imports(&found.adopted))
+                .map_err(|e| ClusterError::Io("cannot write the import blocks", e))?;
+            plan = runner.plan(plan_file, self.reporter).await?;
+            if decisions.later.is_empty() {
+                break;
+            }
+        }
+        Ok((plan, found))
+    }
+
+    /// One event per orphan: what it is and what happens to it.
+    fn report_orphans(&self, d: &Decisions) {
+        let what = |item: &teardown::Item| format!("{} {}", item.kind.as_str(), item.id);
+        for a in &d.adopt {
+            self.reporter.report(
+                Event::info(
+                    "terraform",
+                    format!(
+                        "adopting {} as {}: a killed apply created it but never recorded it",
+                        what(&a.item),
+                        a.address
+                    ),
+                )
+                .with("orphan", "adopted")
+                .with("adoption", a),
+            );
+        }
+        for v in &d.remove {
+            self.reporter.report(
+                Event::warn(
+                    "terraform",
+                    format!("removing {}: {}", what(&v.item), v.reason),
+                )
+                .with("orphan", "removed")
+                .with("item", &v.item),
+            );
+        }
+        for v in &d.left {
+            self.reporter.report(
+                Event::info(
+                    "terraform",
+                    format!("leaving {} for down: {}", what(&v.item), v.reason),
+                )
+                .with("orphan", "left")
+                .with("item", &v.item),
+            );
+        }
+        for item in &d.later {
+            self.reporter.report(
+                Event::debug(
+                    "terraform",
+                    format!(
+                        "{}: its address is known once this round's adoptions are planned",
+                        what(item)
+                    ),
+                )
+                .with("orphan", "later"),
+            );
+        }
     }
 
     /// Asks to apply `changes`, after refusing (under `--yes`) or naming (at

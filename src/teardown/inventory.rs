@@ -58,12 +58,13 @@ impl Inventory {
     /// The part of this inventory of the kinds `keep` accepts (with the
     /// rule references that point at its groups).
     pub fn only(&self, keep: impl Fn(Kind) -> bool) -> Inventory {
-        let items: Vec<Item> = self
-            .items
-            .iter()
-            .filter(|i| keep(i.kind))
-            .cloned()
-            .collect();
+        self.only_items(|i| keep(i.kind))
+    }
+
+    /// The part of this inventory of the items `keep` accepts (with the
+    /// rule references that point at its groups).
+    pub fn only_items(&self, keep: impl Fn(&Item) -> bool) -> Inventory {
+        let items: Vec<Item> = self.items.iter().filter(|i| keep(i)).cloned().collect();
         let references = self
             .references
             .iter()

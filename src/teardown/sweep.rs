@@ -80,8 +80,32 @@ pub async fn sweep(
 ) -> Result<SweepReport, TeardownError> {
     let api = Api::new(aws);
     let started = Instant::now();
-    let deadline = started + opts.deadline;
     let inv = inventory::collect(&api, spec, opts).await?;
+    Ok(delete(&api, &inv, started, opts, reporter, true).await)
+}
+
+/// Deletes exactly what `inv` lists (an inventory taken earlier, narrowed
+/// down to some of its items), in the sweep's order. Nothing found since is
+/// touched, not even interfaces that became available meanwhile.
+pub async fn sweep_listed(
+    aws: &Aws,
+    inv: &Inventory,
+    opts: &Options,
+    reporter: &dyn Reporter,
+) -> SweepReport {
+    let api = Api::new(aws);
+    delete(&api, inv, Instant::now(), opts, reporter, false).await
+}
+
+async fn delete(
+    api: &Api,
+    inv: &Inventory,
+    started: Instant,
+    opts: &Options,
+    reporter: &dyn Reporter,
+    late_interfaces: bool,
+) -> SweepReport {
+    let deadline = started + opts.deadline;
     reporter.report(
         Event::info(
             PHASE,
@@ -107,12 +131,13 @@ pub async fn sweep(
         elapsed_ms: 0,
     };
     let sweeper = Sweeper {
-        api: &api,
+        api,
         deadline,
         reporter,
         exclude: &opts.exclude,
+        late_interfaces,
     };
-    sweeper.run(&inv, &spec.name, &mut report).await;
+    sweeper.run(inv, &inv.cluster, &mut report).await;
     report.calls = api.calls();
     report.total_calls = report.calls.values().sum();
     report.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -130,7 +155,7 @@ pub async fn sweep(
         .with("failed", report.failed.len())
         .with("calls", report.total_calls),
     );
-    Ok(report)
+    report
 }
 
 struct Sweeper<'a> {
@@ -138,6 +163,9 @@ struct Sweeper<'a> {
     deadline: Instant,
     reporter: &'a dyn Reporter,
     exclude: &'a std::collections::BTreeSet<String>,
+    /// Also delete the cluster's interfaces found available after the
+    /// deletes that free them, though the inventory did not list them.
+    late_interfaces: bool,
 }
 
 impl Sweeper<'_> {
@@ -207,7 +235,11 @@ impl Sweeper<'_> {
         // Interfaces of the instances, load balancers and cluster just
         // deleted detach late; pick up the ones that became available.
         let mut enis = of(Kind::NetworkInterface);
-        match inventory::network_interfaces(self.api, cluster).await {
+        let late = match self.late_interfaces {
+            true => inventory::network_interfaces(self.api, cluster).await,
+            false => Ok(Vec::new()),
+        };
+        match late {
             Ok(now) => {
                 for eni in now {
                     if !enis.contains(&eni) && !self.exclude.contains(&eni.id) {

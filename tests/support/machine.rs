@@ -72,6 +72,24 @@ impl Machine {
     }
 }
 
+/// `up --output json` of the cluster `name` to the end of Terraform's
+/// outputs: the infrastructure without the operator stack.
+pub fn up_to_outputs(name: &str) -> Vec<&str> {
+    vec![
+        "--output",
+        "json",
+        "cluster",
+        "up",
+        "--region",
+        REGION,
+        "--name",
+        name,
+        "--yes",
+        "--stop-after",
+        "outputs",
+    ]
+}
+
 /// The JSON lines a run printed, and its closing summary object.
 pub fn parse(output: &Output) -> (Vec<Value>, Value) {
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -76,8 +76,7 @@ struct Change {
 /// The guarded resources `plan_json` (a saved plan, as `terraform show
 /// -json` prints it) would replace or destroy, in plan order.
 pub fn destructive_changes(plan_json: &str) -> Result<Vec<Destructive>, PlanJsonError> {
-    let plan: PlanJson =
-        serde_json::from_str(plan_json)?;
+    let plan: PlanJson = serde_json::from_str(plan_json)?;
     Ok(plan
         .resource_changes
         .into_iter()

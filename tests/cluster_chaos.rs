@@ -22,7 +22,7 @@ use serde_json::Value;
 use support::account::{lock_key, object, state_resources};
 use support::machine::{Machine, REGION, error, events, parse, show, up_to_outputs};
 use support::moto::Account;
-use support::signals::{Kill, Killed, kill_after};
+use support::signals::{Kill, Killed, Stop, kill_after};
 use support::tagged;
 
 /// splitmix64: a seed gives the same kill points on every machine.
@@ -43,28 +43,29 @@ impl Rng {
     }
 }
 
-/// One kill point: how, and after how many resources Terraform applied.
+/// One kill point: how, and once Terraform has applied which share (per
+/// mille) of what the run's plan adds.
 #[derive(Debug, Clone, Copy)]
 struct Point {
     kill: Kill,
-    after: usize,
+    share: u64,
 }
 
 impl Point {
     fn name(&self) -> String {
-        format!("{}@{}", self.kill.name(), self.after)
+        format!("{}@{}%", self.kill.name(), self.share / 10)
     }
 }
 
-/// The kill points of `seed`. A first apply creates about 80 resources;
-/// later ones create what is still missing, so a late point may not be
-/// reached (the `up` then finishes, which is fine).
+/// The kill points of `seed`. A share rather than a count of resources:
+/// a first apply creates about 80, a later one only what is still
+/// missing, and every point should fall inside its apply.
 fn points(seed: u64, count: usize) -> Vec<Point> {
     let mut rng = Rng(seed);
     (0..count)
         .map(|_| Point {
             kill: [Kill::Terrace, Kill::Group, Kill::Term][rng.between(0, 2) as usize],
-            after: rng.between(1, 60) as usize,
+            share: rng.between(50, 950),
         })
         .collect()
 }
@@ -104,7 +105,7 @@ async fn kill_and_recover(
     let began = Instant::now();
     let killed = kill_after(
         machine.command(&up_to_outputs(name)),
-        point.after,
+        Stop::Share(point.share),
         point.kill,
     );
     if !killed.reached {
@@ -253,7 +254,7 @@ async fn a_killed_first_apply_is_adopted_or_removed_through_a_seeded_kill_and_up
     // Killed with everything it started once Terraform has created a good
     // part of the cluster, long before it writes any state.
     let began = Instant::now();
-    let killed = kill_after(machine.command(&up), 25, Kill::Group);
+    let killed = kill_after(machine.command(&up), Stop::After(25), Kill::Group);
     assert!(killed.reached, "the apply ended early:\n{}", killed.stdout);
     assert_eq!(
         state_resources(&machine.account, REGION, name).await,
@@ -376,15 +377,15 @@ async fn seeded_kills_during_up_then_up_converges_and_down_leaves_nothing() {
 
 #[test]
 fn a_seed_always_gives_the_same_kill_points() {
-    let a: Vec<(Kill, usize)> = points(7, 5).iter().map(|p| (p.kill, p.after)).collect();
-    let b: Vec<(Kill, usize)> = points(7, 5).iter().map(|p| (p.kill, p.after)).collect();
+    let a: Vec<(Kill, u64)> = points(7, 5).iter().map(|p| (p.kill, p.share)).collect();
+    let b: Vec<(Kill, u64)> = points(7, 5).iter().map(|p| (p.kill, p.share)).collect();
     assert_eq!(a, b);
     assert_ne!(
         a,
         points(8, 5)
             .iter()
-            .map(|p| (p.kill, p.after))
+            .map(|p| (p.kill, p.share))
             .collect::<Vec<_>>()
     );
-    assert!(a.iter().all(|(_, after)| (1..=60).contains(after)));
+    assert!(a.iter().all(|(_, share)| (50..=950).contains(share)));
 }

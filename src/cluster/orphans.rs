@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::guard::PlanJsonError;
+use crate::aws::vpc::RouteTable;
 use crate::teardown::{Item, Kind};
 
 /// The file in the Terraform directory that holds the import blocks.
@@ -136,7 +137,7 @@ const NOT_PLANNED: &str = "the plan does not create it, so it does not stand in 
 
 /// Decides, for every orphan of `inventory` (the cluster's tagged
 /// resources), whether to adopt or remove it.
-pub fn decide(inventory: &[Item], planned: &Planned) -> Decisions {
+pub fn decide(inventory: &[Item], planned: &Planned, tables: &[RouteTable]) -> Decisions {
     let mut out = Decisions::default();
     let orphans: Vec<&Item> = inventory
         .iter()
@@ -188,7 +189,67 @@ pub fn decide(inventory: &[Item], planned: &Planned) -> Decisions {
             }
         }
     }
+    route_table_parts(planned, tables, &mut out);
     out
+}
+
+/// The route tables the plan adds routes or subnet associations to and
+/// already knows (they are in the state): what [`decide`] must be shown.
+pub fn route_tables_to_read(planned: &Planned) -> Vec<String> {
+    let ids: BTreeSet<&str> = planned
+        .creates
+        .iter()
+        .filter(|c| c.kind == "aws_route" || c.kind == "aws_route_table_association")
+        .filter_map(|c| c.known("route_table_id"))
+        .collect();
+    ids.into_iter().map(str::to_string).collect()
+}
+
+/// Routes and subnet associations carry no tags, so no inventory finds
+/// them; an apply stopped between creating one and recording it leaves it
+/// in a table that is in the state, where creating it again fails
+/// (RouteAlreadyExists). Each planned one its table already holds is
+/// adopted.
+fn route_table_parts(planned: &Planned, tables: &[RouteTable], out: &mut Decisions) {
+    for table in tables {
+        let on_table = |kind: &'static str| {
+            planned
+                .creates(kind)
+                .filter(|c| c.known("route_table_id") == Some(table.id.as_str()))
+        };
+        for route in on_table("aws_route") {
+            let Some(destination) = route.known("destination_cidr_block") else {
+                continue;
+            };
+            if table.destinations.iter().any(|d| d == destination) {
+                out.adopt.push(Adoption {
+                    item: Item {
+                        kind: Kind::RouteTable,
+                        id: table.id.clone(),
+                        name: Some(format!("route to {destination}")),
+                    },
+                    address: route.address.clone(),
+                    id: format!("{}_{destination}", table.id),
+                });
+            }
+        }
+        for association in on_table("aws_route_table_association") {
+            let Some(subnet) = association.known("subnet_id") else {
+                continue;
+            };
+            if table.subnets.iter().any(|s| s == subnet) {
+                out.adopt.push(Adoption {
+                    item: Item {
+                        kind: Kind::Subnet,
+                        id: subnet.to_string(),
+                        name: Some(format!("association with {}", table.id)),
+                    },
+                    address: association.address.clone(),
+                    id: format!("{subnet}/{}", table.id),
+                });
+            }
+        }
+    }
 }
 
 /// Whether `inventory` holds anything Terraform creates: without it there
@@ -495,7 +556,7 @@ mod tests {
             item(Kind::KmsKey, "key-1", Some("alias/c1")),
             item(Kind::LaunchTemplate, "lt-0abc", Some("c1-system")),
         ];
-        let d = decide(&inventory, &first_plan());
+        let d = decide(&inventory, &first_plan(), &[]);
         let got: Vec<(&str, &str)> = d
             .adopt
             .iter()
@@ -538,7 +599,7 @@ mod tests {
             item(Kind::EksAddon, "c1/coredns", None),
             item(Kind::IamRole, "c1-cluster", None),
         ];
-        let d = decide(&inventory, &first_plan());
+        let d = decide(&inventory, &first_plan(), &[]);
         let removed: Vec<&str> = d.remove.iter().map(|v| v.item.id.as_str()).collect();
         assert_eq!(removed, ["vpc-1", "subnet-1", "nat-1", "c1", "c1/coredns"]);
         assert_eq!(d.adopt.len(), 1);
@@ -560,7 +621,7 @@ mod tests {
                 Some("kube-system/x"),
             ),
         ];
-        let d = decide(&inventory, &planned);
+        let d = decide(&inventory, &planned, &[]);
         let got: Vec<(&str, &str)> = d
             .adopt
             .iter()
@@ -590,7 +651,7 @@ mod tests {
             item(Kind::Subnet, "subnet-2", None),
             item(Kind::EksCluster, "c1", None),
         ];
-        let d = decide(&inventory, &planned);
+        let d = decide(&inventory, &planned, &[]);
         assert_eq!(
             d.remove,
             [
@@ -621,7 +682,7 @@ mod tests {
             item(Kind::EksAddon, "c1/coredns", None),
             item(Kind::Vpc, "vpc-1", None),
         ];
-        assert_eq!(decide(&inventory, &planned), Decisions::default());
+        assert_eq!(decide(&inventory, &planned, &[]), Decisions::default());
     }
 
     #[test]
@@ -634,7 +695,7 @@ mod tests {
             item(Kind::InstanceProfile, "c1_123", None),
             item(Kind::DnsRecord, "Z1/a.example.com/A", None),
         ];
-        assert_eq!(decide(&inventory, &first_plan()), Decisions::default());
+        assert_eq!(decide(&inventory, &first_plan(), &[]), Decisions::default());
         assert!(!candidates(&inventory));
         // A launch template of Karpenter's matches no planned create.
         let d = decide(
@@ -644,6 +705,7 @@ mod tests {
                 Some("karpenter.k8s.aws/1"),
             )],
             &first_plan(),
+            &[],
         );
         assert!(d.adopt.is_empty() && d.remove.is_empty(), "{d:?}");
     }
@@ -660,7 +722,7 @@ mod tests {
         ];
         let mut planned = first_plan();
         planned.creates.retain(|c| c.kind != "aws_vpc");
-        let d = decide(&inventory, &planned);
+        let d = decide(&inventory, &planned, &[]);
         assert_eq!(d.later, [inventory[0].clone()]);
         assert_eq!(
             d.remove,
@@ -677,13 +739,17 @@ mod tests {
             .find(|c| c.kind == "aws_eks_access_entry")
             .unwrap();
         entry.after["principal_arn"] = json!("arn:aws:iam::123:role/c1-karpenter-node");
-        let d = decide(&inventory[..1], &planned);
+        let d = decide(&inventory[..1], &planned, &[]);
         assert_eq!(d.adopt[0].id, "c1:arn:aws:iam::123:role/c1-karpenter-node");
     }
 
     #[test]
     fn an_orphan_the_plan_does_not_create_is_left_for_down() {
-        let d = decide(&[item(Kind::IamRole, "c1-old-addon", None)], &first_plan());
+        let d = decide(
+            &[item(Kind::IamRole, "c1-old-addon", None)],
+            &first_plan(),
+            &[],
+        );
         assert_eq!(d.left.len(), 1);
         assert!(d.settled());
     }
@@ -711,6 +777,74 @@ mod tests {
         assert_eq!(planned.creates[0].address, "aws_iam_role.a");
         let managed: Vec<&str> = planned.managed.iter().map(String::as_str).collect();
         assert_eq!(managed, ["arn:vpc", "b", "c1", "vpc-1"]);
+    }
+
+    #[test]
+    fn routes_and_associations_a_table_in_the_state_already_holds_are_adopted() {
+        let planned = Planned {
+            creates: vec![
+                create(
+                    "module.network.aws_route.public_internet",
+                    "aws_route",
+                    json!({"route_table_id": "rtb-1", "destination_cidr_block": "0.0.0.0/0"}),
+                ),
+                create(
+                    "module.network.aws_route.private_nat[0]",
+                    "aws_route",
+                    json!({"route_table_id": "rtb-2", "destination_cidr_block": "0.0.0.0/0"}),
+                ),
+                create(
+                    "module.network.aws_route_table_association.public[0]",
+                    "aws_route_table_association",
+                    json!({"route_table_id": "rtb-1", "subnet_id": "subnet-a"}),
+                ),
+                create(
+                    "module.network.aws_route_table_association.public[1]",
+                    "aws_route_table_association",
+                    json!({"route_table_id": "rtb-1", "subnet_id": "subnet-b"}),
+                ),
+                // A table built in this apply: nothing of it can exist yet.
+                create(
+                    "module.network.aws_route.private_nat[1]",
+                    "aws_route",
+                    json!({"destination_cidr_block": "0.0.0.0/0"}),
+                ),
+            ],
+            managed: BTreeSet::new(),
+        };
+        assert_eq!(route_tables_to_read(&planned), ["rtb-1", "rtb-2"]);
+        let tables = [
+            RouteTable {
+                id: "rtb-1".into(),
+                destinations: vec!["10.0.0.0/16".into(), "0.0.0.0/0".into()],
+                subnets: vec!["subnet-a".into()],
+            },
+            RouteTable {
+                id: "rtb-2".into(),
+                destinations: vec!["10.0.0.0/16".into()],
+                subnets: vec![],
+            },
+        ];
+        let d = decide(&[], &planned, &tables);
+        let got: Vec<(&str, &str)> = d
+            .adopt
+            .iter()
+            .map(|a| (a.address.as_str(), a.id.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "module.network.aws_route.public_internet",
+                    "rtb-1_0.0.0.0/0"
+                ),
+                (
+                    "module.network.aws_route_table_association.public[0]",
+                    "subnet-a/rtb-1"
+                ),
+            ]
+        );
+        assert!(d.remove.is_empty() && d.left.is_empty() && d.later.is_empty());
     }
 
     #[test]

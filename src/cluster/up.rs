@@ -406,7 +406,10 @@ impl Up<'_> {
         let work = async {
             runner.init(backend, reporter).await?;
             let plan = runner.plan(plan_file, reporter).await?;
-            let (plan, found) = self.orphans(runner, plan_file, plan).await?;
+            // Boxed: the inventory and sweep futures inside would otherwise
+            // make every `up` future (a fleet runs several, rebuild nests one
+            // in its own) large enough to overflow the main thread's stack.
+            let (plan, found) = Box::pin(self.orphans(runner, plan_file, plan)).await?;
             if !plan.has_changes {
                 reporter.report(Event::info(
                     "terraform",
@@ -452,7 +455,9 @@ impl Up<'_> {
             }
             let shown = runner.show_plan(plan_file, self.reporter).await?;
             let planned = Planned::from_show(&shown)?;
-            let decisions = orphans::decide(&inventory.items, &planned);
+            let tables =
+                vpc::route_tables(&self.aws, &orphans::route_tables_to_read(&planned)).await?;
+            let decisions = orphans::decide(&inventory.items, &planned, &tables);
             self.report_orphans(&decisions);
             found.left = decisions.left.clone();
             if !decisions.remove.is_empty() {
@@ -489,7 +494,10 @@ impl Up<'_> {
 
     /// One event per orphan: what it is and what happens to it.
     fn report_orphans(&self, d: &Decisions) {
-        let what = |item: &teardown::Item| format!("{} {}", item.kind.as_str(), item.id);
+        let what = |item: &teardown::Item| match &item.name {
+            Some(name) => format!("{} {} ({name})", item.kind.as_str(), item.id),
+            None => format!("{} {}", item.kind.as_str(), item.id),
+        };
         for a in &d.adopt {
             self.reporter.report(
                 Event::info(

@@ -83,10 +83,20 @@ pub struct Killed {
     pub stdout: String,
 }
 
+/// When to stop a run: after a number of resources applied, or after a
+/// share of what its plan adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    After(usize),
+    /// Per mille of the resources the last plan before the apply adds (at
+    /// least one): a later `up` of a half-built cluster adds fewer.
+    Share(u64),
+}
+
 /// Runs `command` (an `up --output json`) in its own process group and
-/// stops it with `kill` once Terraform has reported `completes` resources
-/// applied; waits until terrace and its Terraform are gone.
-pub fn kill_after(mut command: std::process::Command, completes: usize, kill: Kill) -> Killed {
+/// stops it with `kill` once Terraform has applied what `stop` says; waits
+/// until terrace and its Terraform are gone.
+pub fn kill_after(mut command: std::process::Command, stop: Stop, kill: Kill) -> Killed {
     use std::io::{BufRead, BufReader};
     use std::os::unix::process::CommandExt;
     let mut child = command
@@ -97,6 +107,7 @@ pub fn kill_after(mut command: std::process::Command, completes: usize, kill: Ki
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut seen = 0;
+    let mut adds = 0;
     let mut text = String::new();
     let mut reached = false;
     loop {
@@ -106,10 +117,19 @@ pub fn kill_after(mut command: std::process::Command, completes: usize, kill: Ki
         }
         text.push_str(&line);
         let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if event["command"] == "plan"
+            && let Some(add) = event["changes"]["add"].as_u64()
+        {
+            adds = add;
+        }
         if event["command"] == "apply" && event["status"] == "complete" {
             seen += 1;
         }
-        if seen >= completes {
+        let due = match stop {
+            Stop::After(n) => n,
+            Stop::Share(permille) => (adds * permille / 1000).max(1) as usize,
+        };
+        if seen >= due {
             reached = true;
             break;
         }

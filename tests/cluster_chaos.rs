@@ -336,7 +336,7 @@ async fn run(seed: u64, points: &[Point], steps: &mut Vec<String>) -> Result<(),
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "five kills per seed take about 13 minutes a seed: scripts/chaos runs them"]
+#[ignore = "five kills a seed take 7 to 13 minutes each here: scripts/chaos runs them"]
 async fn seeded_kills_during_up_then_up_converges_and_down_leaves_nothing() {
     terrace::tls::install_crypto_provider();
     let runs = env_number("CHAOS_RUNS", 1);
@@ -356,7 +356,11 @@ async fn seeded_kills_during_up_then_up_converges_and_down_leaves_nothing() {
                 converged += 1;
                 "converged".to_string()
             }
-            Err(e) => format!("FAILED: {e}"),
+            // One line per run, whatever Terraform's text spans.
+            Err(e) => format!(
+                "FAILED: {}",
+                e.split_whitespace().collect::<Vec<_>>().join(" ")
+            ),
         };
         eprintln!(
             "chaos seed {seed}: kills [{}] → {} | {verdict} ({:.0}s)",

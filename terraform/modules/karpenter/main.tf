@@ -132,6 +132,10 @@ resource "aws_cloudwatch_event_target" "interruption" {
 
   rule = aws_cloudwatch_event_rule.interruption[each.key].name
   arn  = aws_sqs_queue.interruption.arn
+  # A fixed id makes PutTargets an overwrite: an apply killed after adding
+  # the target but before recording it otherwise leaves a second target
+  # under a random id, and the rule can then never be deleted by destroy.
+  target_id = "karpenter-interruption"
 
   # Events delivered before the queue policy exists would be dropped.
   depends_on = [aws_sqs_queue_policy.interruption]

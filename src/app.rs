@@ -129,6 +129,7 @@ async fn fleet(
         FleetCommand::Up(args) => ops::fleet::up(ctx, &args, printer).await?,
         FleetCommand::Down(args) => ops::fleet::down(ctx, &args, printer).await?,
         FleetCommand::Rebuild(args) => ops::fleet::rebuild(ctx, &args, printer).await?,
+        FleetCommand::Drill(args) => ops::fleet::drill(ctx, &args, printer).await?,
         FleetCommand::Plan(args) => ops::fleet::plan(ctx, &args, printer).await?,
         FleetCommand::Render(select) => {
             for rendered in ops::fleet::render(ctx, &select)? {

@@ -125,6 +125,13 @@ pub struct DrillArgs {
     #[arg(long, value_name = "REGION")]
     pub to_region: Option<String>,
 
+    #[command(flatten)]
+    pub drill: DrillFlags,
+}
+
+/// The flags `drill` shares with `fleet drill`.
+#[derive(Debug, Args)]
+pub struct DrillFlags {
     /// Recovery time objective: from the cluster gone to every Application back (e.g. 45m)
     #[arg(long, value_name = "AGE", default_value = "45m", value_parser = crate::duration::parse)]
     pub rto: Duration,
@@ -160,6 +167,8 @@ pub enum FleetCommand {
     Down(FleetDownArgs),
     /// Down then up of every cluster, each as `cluster rebuild` does it, several at once
     Rebuild(FleetRebuildArgs),
+    /// A disaster-recovery drill of every cluster in its own region, each as `drill` does it, several at once
+    Drill(FleetDrillArgs),
     /// What `up` would change in each cluster (preflight, render, terraform plan); changes nothing
     Plan(FleetEach),
     /// Write each cluster's Terraform and manifests to .terrace/<name> (offline)
@@ -207,6 +216,15 @@ pub struct FleetRebuildArgs {
 
     #[command(flatten)]
     pub rebuild: RebuildFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct FleetDrillArgs {
+    #[command(flatten)]
+    pub each: FleetEach,
+
+    #[command(flatten)]
+    pub drill: DrillFlags,
 }
 
 /// The clusters a fleet command runs for, and how many at once.

@@ -565,6 +565,80 @@ async fn state_keys(account: &Account) -> Vec<String> {
     keys
 }
 
+/// `fleet drill` judges each member on its own: a member whose API cannot
+/// be read for the baseline is not drilled — nothing of it is destroyed —
+/// and fails in `baseline`, named; a bad `--rto` stops before any member.
+#[tokio::test]
+async fn fleet_drill_never_destroys_a_member_whose_baseline_cannot_be_read() {
+    terrace::tls::install_crypto_provider();
+    let machine = Machine::new(support::moto::account().await).with_fake_terraform();
+    let config = fixture("fleet-emulator.yaml");
+    for (cluster, region) in MEMBERS {
+        log_group(&machine.account, region, cluster, true).await;
+    }
+    let reports = machine.dir.path().join("reports");
+    let drill = |rto: &str| {
+        let args = [
+            "--output",
+            "json",
+            "--config",
+            &config,
+            "fleet",
+            "drill",
+            "--yes",
+            "--rto",
+            rto,
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ];
+        machine.run(&args)
+    };
+
+    let refused = drill("0s");
+    assert_eq!(refused.status.code(), Some(2), "{}", show(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stdout).contains("--rto: must be longer than 0s"),
+        "{}",
+        show(&refused)
+    );
+
+    let run = drill("10m");
+    assert_eq!(run.status.code(), Some(1), "{}", show(&run));
+    let (events, fleet) = fleet_stream(&run);
+    assert_eq!(fleet["command"], "drill");
+    assert_eq!(
+        results(&fleet),
+        MEMBERS.map(|(c, _)| (c.to_string(), "failed".to_string(), "baseline".to_string()))
+    );
+    let summaries: Vec<&Value> = events.iter().filter(|e| e["event"] == "summary").collect();
+    assert_eq!(summaries.len(), 3, "{summaries:#?}");
+    for summary in summaries {
+        assert_eq!(summary["command"], "drill", "{summary}");
+        let report = &summary["summary"]["summary"]["report"];
+        assert_eq!(report["passed"], false, "{summary}");
+        assert!(summary["summary"]["summary"]["down"].is_null(), "{summary}");
+    }
+    for (cluster, region) in MEMBERS {
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&machine.account.sdk_config(region).await);
+        let found = logs
+            .describe_log_groups()
+            .log_group_name_prefix(format!("/aws/eks/{cluster}/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(found.log_groups().len(), 1, "{cluster}: nothing destroyed");
+        let error = fleet["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["cluster"] == cluster)
+            .and_then(|m| m["error"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        assert!(!error.is_empty(), "{cluster}: its error is named");
+    }
+}
+
 /// A log group of the name Terraform gives the cluster's: its create fails.
 async fn log_group(account: &Account, region: &str, cluster: &str, exists: bool) {
     let logs = aws_sdk_cloudwatchlogs::Client::new(&account.sdk_config(region).await);

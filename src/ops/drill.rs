@@ -10,9 +10,13 @@ use anyhow::Result;
 
 use super::cluster::{Finished, down_options, fresh_up, install_options};
 use super::{Context, Show, check_region, flag_error};
+use crate::addons::install::InstallOptions;
+use crate::aws::kubeconfig;
 use crate::aws::{Aws, state};
-use crate::cli::{ClusterArgs, DrillArgs};
+use crate::cli::{ClusterArgs, DrillArgs, DrillFlags};
+use crate::cluster::Approval;
 use crate::cluster::{self, DrillOptions, DrillSummary};
+use crate::config::Request;
 use crate::drill::{self, History, Report, report};
 use crate::terraform::Interrupt;
 use crate::wait::Backoff;
@@ -50,9 +54,6 @@ pub async fn run(
         )
     })?;
     check_region(region)?;
-    if args.rto.is_zero() {
-        return Err(flag_error("--rto", "must be longer than 0s (e.g. 45m)".into()).into());
-    }
     if let Some(to) = &args.to_region {
         check_region(to)
             .map_err(|_| flag_error("--to-region", crate::config::regions::unknown(to)))?;
@@ -64,13 +65,7 @@ pub async fn run(
             .into());
         }
     }
-    if args.report_dir.exists() && !args.report_dir.is_dir() {
-        return Err(flag_error(
-            "--report-dir",
-            format!("{} is not a directory", args.report_dir.display()),
-        )
-        .into());
-    }
+    let shared = Drills::new(ctx, &args.drill)?;
     let source = ctx.request(region, args.name.as_deref());
     let target = match &args.to_region {
         Some(to) => ctx.request(to, None),
@@ -78,40 +73,85 @@ pub async fn run(
     };
     ctx.spec(&source.region, source.name.as_deref())?;
     ctx.spec(&target.region, target.name.as_deref())?;
-    let approval = ctx.approval(args.yes, false, show)?;
-    let kubeconfig = ctx.kubeconfig(args.kubeconfig.as_deref())?;
-    let install = install_options(ctx, &args.argocd)?;
-    let interrupt = Interrupt::signals()?;
-    let options = DrillOptions {
-        down: down_options(
-            ctx,
-            source,
-            approval,
-            false,
-            &args.teardown,
-            kubeconfig.path.clone(),
-            interrupt.clone(),
-        ),
-        up: fresh_up(
-            ctx,
-            target,
-            approval,
-            args.stop_after,
-            install,
-            kubeconfig,
-            interrupt.clone(),
-            None,
-        ),
-        to_region: args.to_region.is_some(),
-        rto: args.rto,
-        backoff: Backoff::default(),
-    };
+    let approval = ctx.approval(args.drill.yes, false, show)?;
+    let options = shared.options(ctx, source, Some(target), approval);
     let (summary, result) = cluster::drill(options, show).await;
-    let kept = keep(&summary.report, &args.report_dir).await;
+    let kept = keep(&summary.report, &args.drill.report_dir).await;
     Ok((
-        (summary, result.map_err(|e| e.stopped_by(&interrupt))),
+        (summary, result.map_err(|e| e.stopped_by(&shared.interrupt))),
         kept,
     ))
+}
+
+/// What every drill of one command shares (`drill` has one, `fleet drill`
+/// one per cluster): its flags, checked before the first AWS call, and
+/// one source of stop requests.
+pub(super) struct Drills<'f> {
+    flags: &'f DrillFlags,
+    install: InstallOptions,
+    kubeconfig: kubeconfig::Target,
+    pub interrupt: Interrupt,
+}
+
+impl<'f> Drills<'f> {
+    pub fn new(ctx: &Context, flags: &'f DrillFlags) -> Result<Drills<'f>> {
+        if flags.rto.is_zero() {
+            return Err(flag_error("--rto", "must be longer than 0s (e.g. 45m)".into()).into());
+        }
+        if flags.report_dir.exists() && !flags.report_dir.is_dir() {
+            return Err(flag_error(
+                "--report-dir",
+                format!("{} is not a directory", flags.report_dir.display()),
+            )
+            .into());
+        }
+        Ok(Drills {
+            flags,
+            kubeconfig: ctx.kubeconfig(flags.kubeconfig.as_deref())?,
+            install: install_options(ctx, &flags.argocd)?,
+            interrupt: Interrupt::signals()?,
+        })
+    }
+
+    /// The drill of `source`, recovered in place or, given a `target` in
+    /// another region, there.
+    pub fn options<'a>(
+        &self,
+        ctx: &Context,
+        source: Request,
+        target: Option<Request>,
+        approval: Approval<'a>,
+    ) -> DrillOptions<'a> {
+        let to_region = target.as_ref().is_some_and(|t| t.region != source.region);
+        DrillOptions {
+            down: down_options(
+                ctx,
+                source.clone(),
+                approval,
+                false,
+                &self.flags.teardown,
+                self.kubeconfig.path.clone(),
+                self.interrupt.clone(),
+            ),
+            up: fresh_up(
+                ctx,
+                target.unwrap_or(source),
+                approval,
+                self.flags.stop_after,
+                self.install.clone(),
+                self.kubeconfig.clone(),
+                self.interrupt.clone(),
+                None,
+            ),
+            to_region,
+            rto: self.flags.rto,
+            backoff: Backoff::default(),
+        }
+    }
+
+    pub fn report_dir(&self) -> &std::path::Path {
+        &self.flags.report_dir
+    }
 }
 
 /// The drill's verdict: an error naming each reason when it failed.
@@ -129,7 +169,7 @@ pub fn verdict(report: &Report) -> Result<(), DrillFailed> {
 /// Writes the report beside its timeline and stores both, with the JSON
 /// that `history` reads, in the source region's state bucket. A drill is
 /// judged whether or not this works, so failures here are warnings.
-async fn keep(report: &Report, dir: &std::path::Path) -> Kept {
+pub(super) async fn keep(report: &Report, dir: &std::path::Path) -> Kept {
     let mut kept = Kept::default();
     let stem = report.file_stem();
     let markdown = report::markdown(report);

@@ -1,7 +1,7 @@
 //! `terrace fleet …`: one command over the clusters of `terrace.yaml`.
 //!
 //! Each member runs the single-cluster code path (`cluster::up`,
-//! `cluster::down`, `cluster::rebuild`, `cluster::render`,
+//! `cluster::down`, `cluster::rebuild`, `cluster::drill`, `cluster::render`,
 //! `discovery::status`) with its own
 //! work directory, journal, local lock, state key and log, up to
 //! `--parallel` at once. A member that fails never stops the others; a
@@ -20,19 +20,22 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::cluster::{Rebuilds, check_ttl, install_options};
+use super::drill::{self as ops_drill, Drills, Kept};
 use super::{Context, flag_error};
 use crate::addons::install::InstallOptions;
 use crate::aws::Aws;
 use crate::aws::discovery::{self, DiscoveryError};
 use crate::aws::kubeconfig;
 use crate::cli::{
-    ArgocdArgs, FleetDownArgs, FleetEach, FleetRebuildArgs, FleetSelect, FleetUpArgs,
+    ArgocdArgs, FleetDownArgs, FleetDrillArgs, FleetEach, FleetRebuildArgs, FleetSelect,
+    FleetUpArgs,
 };
 use crate::cluster::{
-    self, Approval, ClusterError, DownOptions, DownSummary, Outcome, PhaseReport, Prompt,
-    RebuildOptions, RebuildSummary, RenderSummary, UpOptions, UpSummary,
+    self, Approval, ClusterError, DownOptions, DownSummary, DrillOptions, DrillSummary, Outcome,
+    PhaseReport, Prompt, RebuildOptions, RebuildSummary, RenderSummary, UpOptions, UpSummary,
 };
 use crate::config::{ClusterSpec, ConfigError, Location, Problem};
+use crate::drill::PhaseOutcome;
 use crate::progress::Reporter;
 use crate::terraform::{Changes, Interrupt, Signal};
 
@@ -52,6 +55,9 @@ pub trait ShowFleet: Prompt {
     fn member_up(&self, summary: &UpSummary, error: Option<&ClusterError>);
     fn member_down(&self, summary: &DownSummary, error: Option<&ClusterError>);
     fn member_rebuild(&self, summary: &RebuildSummary, error: Option<&ClusterError>);
+    /// A member's drill ended: `error` says why it failed (its run, or its
+    /// Applications not back within the RTO).
+    fn member_drill(&self, summary: &DrillSummary, kept: &Kept, error: Option<&str>);
 }
 
 /// How one member ended.
@@ -457,6 +463,82 @@ async fn run_rebuild(
     };
     let changes = summary.up.as_ref().map(|u| u.changes);
     member(spec, dir, phase, summary.seconds, changes, result)
+}
+
+/// `fleet drill`: every member drilled in its own region through
+/// `cluster::drill`, its report written and stored as `drill` does it,
+/// approved once. A member whose Applications did not come back within
+/// the RTO fails, naming them.
+pub async fn drill(
+    ctx: &Context,
+    args: &FleetDrillArgs,
+    show: &dyn ShowFleet,
+) -> Result<FleetSummary> {
+    let (fleet, members) = select(ctx, &args.each.select)?;
+    let shared = Drills::new(ctx, &args.drill)?;
+    let approval = ctx.approval(args.drill.yes, false, show)?;
+    let what = format!(
+        "drill (destroy, rebuild and wait for every Application, RTO {})",
+        crate::duration::format(args.drill.rto)
+    );
+    approve(&approval, &what, &members).await?;
+    let parallel = parallel(args.each.parallel, members.len());
+    let started = Instant::now();
+    let clusters = each(&members, parallel, |spec| {
+        let request = ctx.request(&spec.region, Some(&spec.name));
+        let options = shared.options(ctx, request, None, Approval::Yes);
+        run_drill(spec, options, shared.report_dir(), show)
+    })
+    .await;
+    Ok(summary(
+        "drill",
+        fleet,
+        parallel,
+        clusters,
+        started,
+        &shared.interrupt,
+    ))
+}
+
+async fn run_drill(
+    spec: &ClusterSpec,
+    options: DrillOptions<'_>,
+    report_dir: &Path,
+    show: &dyn ShowFleet,
+) -> Member {
+    let interrupt = options.up.interrupt.clone();
+    if interrupt.count() > 0 {
+        return not_started(spec);
+    }
+    let (dir, log) = work_dir(spec);
+    let reporter = show.member(&spec.name, &spec.region, log);
+    let (summary, result) = cluster::drill(options, &*reporter).await;
+    let kept = ops_drill::keep(&summary.report, report_dir).await;
+    let result = result.map_err(|e| e.stopped_by(&interrupt));
+    let verdict = ops_drill::verdict(&summary.report).err();
+    let phases = &summary.report.phases;
+    let phase = phases
+        .iter()
+        .rev()
+        .find(|p| p.outcome == PhaseOutcome::Failed)
+        .or(phases.last())
+        .map(|p| p.name.clone());
+    let ran = result.is_ok();
+    let changes = summary.up.as_ref().map(|u| u.changes);
+    let mut member = member(
+        spec,
+        dir,
+        phase,
+        summary.report.rto.measured_seconds,
+        changes,
+        result,
+    );
+    if ran && let Some(failed) = verdict {
+        member.result = Ending::Failed;
+        member.error = Some(failed.to_string());
+    }
+    show.member_drill(&summary, &kept, member.error.as_deref());
+    member
 }
 
 /// Asks once for the whole fleet (each member then runs approved).

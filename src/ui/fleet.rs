@@ -12,7 +12,10 @@ use serde_json::json;
 use super::Printer;
 use super::cluster::seconds;
 use crate::cli::OutputFormat;
-use crate::cluster::{ClusterError, DownSummary, PhaseReport, RebuildSummary, UpSummary};
+use crate::cluster::{
+    ClusterError, DownSummary, DrillSummary, PhaseReport, RebuildSummary, UpSummary,
+};
+use crate::ops::drill::Kept;
 use crate::ops::fleet::{Ending, FleetSummary, Job, Member, MemberStatus, ShowFleet};
 use crate::progress::Reporter;
 use crate::terraform::Changes;
@@ -42,7 +45,7 @@ impl ShowFleet for Printer {
             summary.seconds,
             &verdict,
             json!(summary),
-            error,
+            error.map(|e| format!("{e:#}")),
         );
     }
 
@@ -59,7 +62,7 @@ impl ShowFleet for Printer {
             summary.seconds,
             &verdict,
             json!(summary),
-            error,
+            error.map(|e| format!("{e:#}")),
         );
     }
 
@@ -89,7 +92,38 @@ impl ShowFleet for Printer {
             summary.seconds,
             &verdict,
             json!(summary),
-            error,
+            error.map(|e| format!("{e:#}")),
+        );
+    }
+
+    fn member_drill(&self, summary: &DrillSummary, kept: &Kept, error: Option<&str>) {
+        let r = &summary.report;
+        // In JSON the warnings are in `kept`, inside the member's summary:
+        // every fleet event must carry its cluster and region.
+        if self.format == OutputFormat::Text {
+            for warning in &kept.warnings {
+                self.above(&format!("{} ({}): warning: {warning}", r.cluster, r.region));
+            }
+        }
+        let verdict = match error {
+            None => format!(
+                "recovered: {} Application(s) back, RTO {}",
+                r.baseline.len() - r.not_back.len(),
+                seconds(r.rto.measured_seconds)
+            ),
+            Some(_) if !r.not_back.is_empty() => {
+                format!("FAILED: {} Application(s) not back", r.not_back.len())
+            }
+            Some(_) => "FAILED".to_string(),
+        };
+        self.member_end(
+            "drill",
+            &r.cluster,
+            &r.region,
+            r.rto.measured_seconds,
+            &verdict,
+            json!({ "summary": summary, "kept": kept }),
+            error.map(str::to_string),
         );
     }
 }
@@ -119,7 +153,7 @@ impl Printer {
         secs: f64,
         verdict: &str,
         summary: serde_json::Value,
-        error: Option<&ClusterError>,
+        error: Option<String>,
     ) {
         match self.format {
             OutputFormat::Json => {
@@ -130,7 +164,7 @@ impl Printer {
                 if let Some(e) = error {
                     self.json(json!({
                         "event": "error", "cluster": cluster, "region": region,
-                        "problems": [format!("{e:#}")],
+                        "problems": [e],
                     }));
                 }
             }

@@ -89,8 +89,33 @@ fn timed(what: String, since: Instant) -> String {
     format!("{what} {:.0}s", since.elapsed().as_secs_f64())
 }
 
+/// A failed run's error, and what it did with orphans before it failed:
+/// the one line a failing seed leaves must say enough to find the cause.
 fn stdout_error(stdout: &[u8]) -> String {
-    error(&events(&String::from_utf8_lossy(stdout)))
+    failure(&String::from_utf8_lossy(stdout))
+}
+
+fn failure(stdout: &str) -> String {
+    let problem = error(&events(stdout));
+    let orphans: Vec<String> = orphan_events(stdout)
+        .iter()
+        .map(|(what, e)| {
+            let item = if e["item"].is_object() {
+                &e["item"]
+            } else {
+                &e["adoption"]["item"]
+            };
+            format!(
+                "{what} {} {}",
+                item["kind"].as_str().unwrap_or("?"),
+                item["id"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    match orphans.is_empty() {
+        true => problem,
+        false => format!("{problem} [orphans: {}]", orphans.join(", ")),
+    }
 }
 
 /// Runs `up` and kills it at `point`, then recovers as the README says:
@@ -110,7 +135,7 @@ async fn kill_and_recover(
     );
     if !killed.reached {
         if killed.exit != Some(0) {
-            let problem = error(&events(&killed.stdout));
+            let problem = failure(&killed.stdout);
             return Err(format!(
                 "{}: up failed before its kill point: {problem}",
                 step(point, "unreached")

@@ -325,7 +325,10 @@ fn in_network(kind: Kind) -> bool {
 
 /// Whether the state (or the plan's imports) holds `item` under any of the
 /// forms its Terraform id takes: EKS parts are `<cluster>/<part>` in the
-/// inventory and `<cluster>:<part>` or `<cluster>,<id>` in the state.
+/// inventory and `<cluster>:<part>` or `<cluster>,<id>` in the state; a pod
+/// identity association also by its bare id. Only there: an access entry's
+/// part is its principal's ARN, which the state holds as the role's ARN
+/// whether or not the entry itself was recorded.
 fn in_state(item: &Item, managed: &BTreeSet<String>) -> bool {
     let mut forms = vec![item.id.clone()];
     if let Some((cluster, part)) = item.id.split_once('/')
@@ -333,7 +336,9 @@ fn in_state(item: &Item, managed: &BTreeSet<String>) -> bool {
     {
         forms.push(format!("{cluster}:{part}"));
         forms.push(format!("{cluster},{part}"));
-        forms.push(part.to_string());
+        if item.kind == Kind::PodIdentityAssociation {
+            forms.push(part.to_string());
+        }
     }
     forms.iter().any(|f| managed.contains(f))
 }
@@ -682,6 +687,45 @@ mod tests {
             item(Kind::EksAddon, "c1/coredns", None),
             item(Kind::Vpc, "vpc-1", None),
         ];
+        assert_eq!(decide(&inventory, &planned, &[]), Decisions::default());
+    }
+
+    #[test]
+    fn an_access_entry_missing_from_the_state_is_adopted_though_its_role_is_there() {
+        let mut planned = first_plan();
+        planned.creates.retain(|c| c.kind != "aws_vpc");
+        let role = "arn:aws:iam::123:role/c1-karpenter-node";
+        planned.managed.extend([
+            "vpc-1".to_string(),
+            "c1".to_string(),
+            "c1-karpenter-node".to_string(),
+            role.to_string(),
+        ]);
+        planned.creates.push(create(
+            "module.karpenter.aws_eks_access_entry.node",
+            "aws_eks_access_entry",
+            json!({"cluster_name": "c1", "principal_arn": role}),
+        ));
+        let inventory = vec![
+            item(Kind::Vpc, "vpc-1", None),
+            item(Kind::EksCluster, "c1", None),
+            item(Kind::AccessEntry, &format!("c1/{role}"), None),
+        ];
+        let d = decide(&inventory, &planned, &[]);
+        let got: Vec<(&str, &str)> = d
+            .adopt
+            .iter()
+            .map(|a| (a.address.as_str(), a.id.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                "module.karpenter.aws_eks_access_entry.node",
+                &*format!("c1:{role}")
+            )]
+        );
+        // Recorded, the same entry is no orphan.
+        planned.managed.insert(format!("c1:{role}"));
         assert_eq!(decide(&inventory, &planned, &[]), Decisions::default());
     }
 

@@ -78,6 +78,12 @@ filled:
    until it is deleted, and go away with it. The shim creates them after
    CreateLoadBalancer and deletes them after DeleteLoadBalancer.
 
+13. A deleted NAT gateway gives up its elastic IP on EC2; moto marks the
+   gateway deleted and leaves the address associated with its interface,
+   so a NAT gateway created again with that address fails
+   (Resource.AlreadyAssociated) where EC2 would succeed. The shim
+   disassociates the gateway's addresses after DeleteNatGateway.
+
 Test control (not a gap): `POST /_shim/deny-region` with `{"access_key":
 KEY, "region": R, "deny": true|false}` makes every request that account
 signs for region R fail as an SCP denying the region does (AccessDenied),
@@ -528,6 +534,23 @@ class Handler(BaseHTTPRequestHandler):
                 self.ec2({"Action": "DeleteNetworkInterface", "NetworkInterfaceId": eni})
         self.send(status, data, headers)
 
+    def delete_nat_gateway(self, params, body):
+        """Gap 13: forwards DeleteNatGateway, then frees the addresses
+        associated with the gateway's interfaces."""
+        nat = params.get("NatGatewayId")
+        found = self.ec2_items("DescribeNatGateways", "natGatewaySet/item", nat_gateway_id=[nat]) if nat else []
+        interfaces = [
+            eni.text for n in found for eni in n.findall("natGatewayAddressSet/item/networkInterfaceId") if eni.text
+        ]
+        status, headers, data = self.upstream_call(self.command, self.path, self.headers.items(), body)
+        if status == 200 and interfaces:
+            held = self.ec2_items("DescribeAddresses", "addressesSet/item", network_interface_id=interfaces)
+            for address in held:
+                association = address.findtext("associationId")
+                if association:
+                    self.ec2({"Action": "DisassociateAddress", "AssociationId": association})
+        self.send(status, data, headers)
+
     # -- dispatch -------------------------------------------------------
 
     def handle_any(self):
@@ -558,6 +581,8 @@ class Handler(BaseHTTPRequestHandler):
             action = params.get("Action")
             if match.group(3) == "ec2" and action in DEPENDENCY_CHECKS:
                 return self.refuse_in_use(action, params, body)
+            if match.group(3) == "ec2" and action == "DeleteNatGateway":
+                return self.delete_nat_gateway(params, body)
             if match.group(3) == "elasticloadbalancing" and action in ("CreateLoadBalancer", "DeleteLoadBalancer"):
                 return self.load_balancer_interfaces(action, params, body)
         if chunked or not match or match.group(3) != "eks":

@@ -351,17 +351,21 @@ fn aliases(item: &Item) -> impl Iterator<Item = &str> {
         .filter(|a| !a.is_empty())
 }
 
-/// The key the cluster's alias points at is adopted with it; any other
+/// The key the cluster's alias points at is adopted — whether the plan
+/// creates that alias or the state already holds it (the key's record was
+/// lost, the alias's was not: that key may already encrypt the cluster's
+/// secrets, so removing it and creating another is never right). Any other
 /// orphaned key is a surplus from an apply killed before its alias.
 fn key(item: &Item, planned: &Planned, out: &mut Decisions) {
     let Some(create) = planned.creates("aws_kms_key").next() else {
         out.left.push(orphan(item, NOT_PLANNED));
         return;
     };
-    let ours = planned
+    let created: Vec<&str> = planned
         .creates("aws_kms_alias")
         .filter_map(|a| a.known("name"))
-        .any(|name| aliases(item).any(|a| a == name));
+        .collect();
+    let ours = aliases(item).any(|a| created.contains(&a) || planned.managed.contains(a));
     if ours {
         out.adopt.push(Adoption {
             item: item.clone(),
@@ -752,6 +756,26 @@ mod tests {
             &[],
         );
         assert!(d.adopt.is_empty() && d.remove.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn a_key_whose_alias_is_in_the_state_is_adopted_not_replaced() {
+        let mut planned = first_plan();
+        planned.creates.retain(|c| c.kind != "aws_kms_alias");
+        planned.managed.insert("alias/c1".into());
+        let inventory = vec![
+            item(Kind::KmsKey, "k-ours", Some("alias/c1")),
+            item(Kind::KmsKey, "k-stray", None),
+        ];
+        let d = decide(&inventory, &planned, &[]);
+        let adopted: Vec<(&str, &str)> = d
+            .adopt
+            .iter()
+            .map(|a| (a.address.as_str(), a.id.as_str()))
+            .collect();
+        assert_eq!(adopted, [("module.kms.aws_kms_key.this", "k-ours")]);
+        let removed: Vec<&str> = d.remove.iter().map(|v| v.item.id.as_str()).collect();
+        assert_eq!(removed, ["k-stray"]);
     }
 
     #[test]

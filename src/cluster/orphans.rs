@@ -478,6 +478,14 @@ mod tests {
         }
     }
 
+    /// (address, import id) of each adoption.
+    fn adopted(d: &Decisions) -> Vec<(&str, &str)> {
+        d.adopt
+            .iter()
+            .map(|a| (a.address.as_str(), a.id.as_str()))
+            .collect()
+    }
+
     fn create(address: &str, kind: &str, after: Value) -> Create {
         Create {
             address: address.into(),
@@ -566,11 +574,7 @@ mod tests {
             item(Kind::LaunchTemplate, "lt-0abc", Some("c1-system")),
         ];
         let d = decide(&inventory, &first_plan(), &[]);
-        let got: Vec<(&str, &str)> = d
-            .adopt
-            .iter()
-            .map(|a| (a.address.as_str(), a.id.as_str()))
-            .collect();
+        let got = adopted(&d);
         assert_eq!(
             got,
             [
@@ -631,11 +635,7 @@ mod tests {
             ),
         ];
         let d = decide(&inventory, &planned, &[]);
-        let got: Vec<(&str, &str)> = d
-            .adopt
-            .iter()
-            .map(|a| (a.address.as_str(), a.id.as_str()))
-            .collect();
+        let got = adopted(&d);
         assert_eq!(
             got,
             [
@@ -716,11 +716,7 @@ mod tests {
             item(Kind::AccessEntry, &format!("c1/{role}"), None),
         ];
         let d = decide(&inventory, &planned, &[]);
-        let got: Vec<(&str, &str)> = d
-            .adopt
-            .iter()
-            .map(|a| (a.address.as_str(), a.id.as_str()))
-            .collect();
+        let got = adopted(&d);
         assert_eq!(
             got,
             [(
@@ -768,12 +764,7 @@ mod tests {
             item(Kind::KmsKey, "k-stray", None),
         ];
         let d = decide(&inventory, &planned, &[]);
-        let adopted: Vec<(&str, &str)> = d
-            .adopt
-            .iter()
-            .map(|a| (a.address.as_str(), a.id.as_str()))
-            .collect();
-        assert_eq!(adopted, [("module.kms.aws_kms_key.this", "k-ours")]);
+        assert_eq!(adopted(&d), [("module.kms.aws_kms_key.this", "k-ours")]);
         let removed: Vec<&str> = d.remove.iter().map(|v| v.item.id.as_str()).collect();
         assert_eq!(removed, ["k-stray"]);
     }
@@ -894,11 +885,7 @@ mod tests {
             },
         ];
         let d = decide(&[], &planned, &tables);
-        let got: Vec<(&str, &str)> = d
-            .adopt
-            .iter()
-            .map(|a| (a.address.as_str(), a.id.as_str()))
-            .collect();
+        let got = adopted(&d);
         assert_eq!(
             got,
             [

@@ -84,6 +84,17 @@ filled:
    (Resource.AlreadyAssociated) where EC2 would succeed. The shim
    disassociates the gateway's addresses after DeleteNatGateway.
 
+14. Replacing a cluster's KMS key (after an apply was killed while it
+   created the key, say) moves the key's alias and the log groups it
+   encrypts to the new key. moto 5.1's KMS UpdateAlias fails with a 500
+   (it deletes the alias, then looks it up to move it), and its CloudWatch
+   Logs has no AssociateKmsKey or DisassociateKmsKey (500,
+   NotImplementedError); the provider retries either for twenty minutes.
+   The shim serves UpdateAlias as moto's DeleteAlias then CreateAlias, and
+   keeps each log group's association itself: it answers Associate and
+   DisassociateKmsKey, and writes the association into DescribeLogGroups
+   answers until the group is created or deleted again.
+
 Test control (not a gap): `POST /_shim/deny-region` with `{"access_key":
 KEY, "region": R, "deny": true|false}` makes every request that account
 signs for region R fail as an SCP denying the region does (AccessDenied),
@@ -193,6 +204,7 @@ BUCKET_POLICIES = {}  # bucket name -> policy document (bytes); S3 names are glo
 LB_INTERFACES = {}  # load balancer ARN -> the ENI ids made for it (gap 12)
 ENDPOINTS = {}  # (access key, cluster name) -> API endpoint a test asked for
 DENIED_REGIONS = set()  # (access key, region) a test made unreadable
+LOG_GROUP_KEYS = {}  # (access key, region, log group) -> KMS key ARN or None (gap 14)
 
 XMLNS = re.compile(r'\sxmlns="[^"]+"')
 LIVE_INSTANCE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
@@ -318,7 +330,7 @@ class Handler(BaseHTTPRequestHandler):
     def send_error_json(self, status, kind, message):
         self.send(
             status,
-            json.dumps({"message": message}).encode(),
+            json.dumps({"__type": kind, "message": message}).encode(),
             [
                 ("Content-Type", "application/json"),
                 ("x-amzn-ErrorType", kind),
@@ -551,6 +563,68 @@ class Handler(BaseHTTPRequestHandler):
                     self.ec2({"Action": "DisassociateAddress", "AssociationId": association})
         self.send(status, data, headers)
 
+    def json_call(self, target, payload):
+        """A JSON-protocol call to moto as the caller, under another target."""
+        body = json.dumps(payload).encode()
+        headers = [
+            (k, v)
+            for k, v in self.headers.items()
+            if k.lower() not in ("content-length", "transfer-encoding", "x-amz-target")
+        ]
+        headers += [("X-Amz-Target", target), ("Content-Length", str(len(body)))]
+        return self.upstream_call("POST", "/", headers, body)
+
+    def update_alias(self, body):
+        """Gap 14: UpdateAlias as DeleteAlias then CreateAlias. moto checks
+        the target key on CreateAlias, so an unknown key still fails as
+        UpdateAlias would (though the alias is gone by then)."""
+        request = json.loads(body)
+        name = request.get("AliasName", "")
+        status, headers, data = self.json_call("TrentService.ListAliases", {})
+        if status == 200 and not any(a.get("AliasName") == name for a in json.loads(data).get("Aliases", [])):
+            return self.send_error_json(400, "NotFoundException", f"Alias {name} is not found.")
+        status, headers, data = self.json_call("TrentService.DeleteAlias", {"AliasName": name})
+        if status == 200:
+            status, headers, data = self.json_call(
+                "TrentService.CreateAlias", {"AliasName": name, "TargetKeyId": request.get("TargetKeyId", "")}
+            )
+        self.send(status, data, headers)
+
+    def log_group_keys(self, action, body):
+        """Gap 14: serves Associate/DisassociateKmsKey, and patches
+        DescribeLogGroups with what they set. False: forward unchanged."""
+        access_key, region = self.ident
+        request = json.loads(body) if body.strip() else {}
+        name = request.get("logGroupName")
+        if action in ("AssociateKmsKey", "DisassociateKmsKey") and name:
+            status, _, data = self.json_call("Logs_20140328.DescribeLogGroups", {"logGroupNamePrefix": name})
+            if status != 200 or not any(g.get("logGroupName") == name for g in json.loads(data).get("logGroups", [])):
+                self.send_error_json(400, "ResourceNotFoundException", "The specified log group does not exist.")
+                return True
+            with LOCK:
+                LOG_GROUP_KEYS[(access_key, region, name)] = request.get("kmsKeyId") if action == "AssociateKmsKey" else None
+            self.send_json(200, {})
+            return True
+        if action not in ("CreateLogGroup", "DeleteLogGroup", "DescribeLogGroups"):
+            return False
+        status, headers, data = self.upstream_call(self.command, self.path, self.headers.items(), body)
+        if status == 200 and action != "DescribeLogGroups":
+            # A group made or deleted again starts from its own key.
+            with LOCK:
+                LOG_GROUP_KEYS.pop((access_key, region, name), None)
+        elif status == 200:
+            answer = json.loads(data)
+            with LOCK:
+                for group in answer.get("logGroups", []):
+                    key = (access_key, region, group.get("logGroupName"))
+                    if key in LOG_GROUP_KEYS:
+                        group.pop("kmsKeyId", None)
+                        if LOG_GROUP_KEYS[key]:
+                            group["kmsKeyId"] = LOG_GROUP_KEYS[key]
+            data = json.dumps(answer).encode()
+        self.send(status, data, headers)
+        return True
+
     # -- dispatch -------------------------------------------------------
 
     def handle_any(self):
@@ -585,6 +659,13 @@ class Handler(BaseHTTPRequestHandler):
                 return self.delete_nat_gateway(params, body)
             if match.group(3) == "elasticloadbalancing" and action in ("CreateLoadBalancer", "DeleteLoadBalancer"):
                 return self.load_balancer_interfaces(action, params, body)
+        target = self.headers.get("X-Amz-Target", "")
+        if not chunked and match and target == "TrentService.UpdateAlias":
+            return self.update_alias(body)
+        if not chunked and match and target.startswith("Logs_20140328."):
+            self.ident = (match.group(1), match.group(2))
+            if self.log_group_keys(target.split(".", 1)[1], body):
+                return None
         if chunked or not match or match.group(3) != "eks":
             return self.forward(body)
         self.ident = (match.group(1), match.group(2))

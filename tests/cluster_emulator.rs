@@ -581,20 +581,14 @@ fn without_a_terminal_up_needs_yes() {
     );
 }
 
-fn delete_state_object(account: &Account) -> impl std::future::Future<Output = ()> + '_ {
-    async move {
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&account.sdk_config(REGION).await)
-                .force_path_style(true)
-                .build(),
-        );
-        s3.delete_object()
-            .bucket(format!("terrace-state-{}-{REGION}", account.id))
-            .key(format!("clusters/{CLUSTER}/terraform.tfstate"))
-            .send()
-            .await
-            .unwrap();
-    }
+async fn delete_state_object(account: &Account) {
+    support::account::s3(&account.sdk_config(REGION).await)
+        .delete_object()
+        .bucket(support::account::bucket(account, REGION))
+        .key(support::account::state_key(CLUSTER))
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -756,7 +750,7 @@ async fn with_the_state_gone_down_removes_everything_tagged_and_nothing_else() {
     );
     assert_eq!(
         support::golden::cname_records(&machine.account, &zone).await,
-        [foreign.record.clone()],
+        std::slice::from_ref(&foreign.record),
         "only the foreign record is left in the zone"
     );
 }

@@ -117,8 +117,10 @@ async fn recovery_waits_until_every_application_is_back_from_the_same_source() {
 
     // Empty at first, as a new cluster is until Argo CD brings them back;
     // one comes from another revision of the repository.
-    let mut behaviour = Behaviour::default();
-    behaviour.default_app = AppOutcome::Healthy(Duration::from_millis(300));
+    let behaviour = Behaviour {
+        default_app: AppOutcome::Healthy(Duration::from_millis(300)),
+        ..Behaviour::default()
+    };
     let recovered = FakeCluster::running(behaviour).await;
     let adding = async {
         tokio::time::sleep(Duration::from_millis(200)).await;

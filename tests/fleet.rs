@@ -677,7 +677,7 @@ async fn three_regions_in_parallel_survive_sigterm_and_a_failing_region_then_dow
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut applying = BTreeSet::new();
     let mut seen = Vec::new();
-    while let Some(line) = lines.next() {
+    for line in lines.by_ref() {
         let line = line.unwrap();
         let event: Value = serde_json::from_str(&line).unwrap_or_default();
         if event["phase"] == "terraform" && event["command"] == "apply" {

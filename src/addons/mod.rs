@@ -641,7 +641,7 @@ mod tests {
         assert_eq!(addon.teardown.dns_zones.as_deref(), Some("status_zones"));
         assert_eq!(catalog.gitops().name, "argocd");
 
-        let alone = Catalog::from_dirs(&[&NEW]).err().expect("no GitOps engine");
+        let alone = Catalog::from_dirs(&[&NEW]).expect_err("no GitOps engine");
         assert!(alone.to_string().contains("found none"), "{alone}");
     }
 

@@ -386,7 +386,9 @@ impl<'a> Teardown<'a> {
         .await?;
         let cluster_managed = managed.contains(&self.spec.name);
         sweep.items.retain(|item| {
-            !managed.contains(&item.id) && !(cluster_managed && lives_in_cluster(item.kind))
+            let in_state =
+                managed.contains(&item.id) || cluster_managed && lives_in_cluster(item.kind);
+            !in_state
         });
         sweep
             .references

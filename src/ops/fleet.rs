@@ -336,12 +336,10 @@ pub async fn plan(ctx: &Context, args: &FleetEach, show: &dyn ShowFleet) -> Resu
 
 async fn run_up(spec: &ClusterSpec, options: UpOptions<'_>, show: &dyn ShowFleet) -> Member {
     let interrupt = options.interrupt.clone();
-    if interrupt.count() > 0 {
-        return not_started(spec);
-    }
     let dry_run = options.dry_run;
-    let (dir, log) = work_dir(spec);
-    let reporter = show.member(&spec.name, &spec.region, log);
+    let Some((dir, reporter)) = start(spec, &interrupt, show) else {
+        return not_started(spec);
+    };
     let (summary, result) = cluster::up(options, &*reporter).await;
     let result = result.map_err(|e| e.stopped_by(&interrupt));
     show.member_up(&summary, result.as_ref().err());
@@ -385,11 +383,9 @@ pub async fn down(
 
 async fn run_down(spec: &ClusterSpec, options: DownOptions<'_>, show: &dyn ShowFleet) -> Member {
     let interrupt = options.interrupt.clone();
-    if interrupt.count() > 0 {
+    let Some((dir, reporter)) = start(spec, &interrupt, show) else {
         return not_started(spec);
-    }
-    let (dir, log) = work_dir(spec);
-    let reporter = show.member(&spec.name, &spec.region, log);
+    };
     let (summary, result) = cluster::down(options, &*reporter).await;
     let result = result.map_err(|e| e.stopped_by(&interrupt));
     show.member_down(&summary, result.as_ref().err());
@@ -443,11 +439,9 @@ async fn run_rebuild(
     show: &dyn ShowFleet,
 ) -> Member {
     let interrupt = options.up.interrupt.clone();
-    if interrupt.count() > 0 {
+    let Some((dir, reporter)) = start(spec, &interrupt, show) else {
         return not_started(spec);
-    }
-    let (dir, log) = work_dir(spec);
-    let reporter = show.member(&spec.name, &spec.region, log);
+    };
     let (summary, result) = cluster::rebuild(options, &*reporter).await;
     let result = result.map_err(|e| e.stopped_by(&interrupt));
     show.member_rebuild(&summary, result.as_ref().err());
@@ -507,11 +501,9 @@ async fn run_drill(
     show: &dyn ShowFleet,
 ) -> Member {
     let interrupt = options.up.interrupt.clone();
-    if interrupt.count() > 0 {
+    let Some((dir, reporter)) = start(spec, &interrupt, show) else {
         return not_started(spec);
-    }
-    let (dir, log) = work_dir(spec);
-    let reporter = show.member(&spec.name, &spec.region, log);
+    };
     let (summary, result) = cluster::drill(options, &*reporter).await;
     let kept = ops_drill::keep(&summary.report, report_dir).await;
     let result = result.map_err(|e| e.stopped_by(&interrupt));
@@ -559,10 +551,20 @@ async fn approve(
     }
 }
 
-/// The member's work directory (absolute, as `cluster::up` uses it) and
-/// its log, appended to run after run. A log that cannot be opened costs
-/// the log, not the run.
-fn work_dir(spec: &ClusterSpec) -> (PathBuf, Option<File>) {
+/// A member's start: nothing when a stop was asked for before its slot
+/// came; else what `reporter` gives it.
+fn start<'s>(
+    spec: &ClusterSpec,
+    interrupt: &Interrupt,
+    show: &'s dyn ShowFleet,
+) -> Option<(PathBuf, Box<dyn Reporter + 's>)> {
+    (interrupt.count() == 0).then(|| reporter(spec, show))
+}
+
+/// The member's work directory (absolute, as `cluster::up` uses it) and a
+/// reporter that also appends to its log, run after run. A log that cannot
+/// be opened costs the log, not the run.
+fn reporter<'s>(spec: &ClusterSpec, show: &'s dyn ShowFleet) -> (PathBuf, Box<dyn Reporter + 's>) {
     let dir = cluster::work_dir(&spec.name);
     let dir = std::path::absolute(&dir).unwrap_or(dir);
     let log = std::fs::create_dir_all(&dir).ok().and_then(|()| {
@@ -572,7 +574,7 @@ fn work_dir(spec: &ClusterSpec) -> (PathBuf, Option<File>) {
             .open(dir.join(LOG))
             .ok()
     });
-    (dir, log)
+    (dir, show.member(&spec.name, &spec.region, log))
 }
 
 /// Runs `run` for each member, at most `parallel` at once, and returns
@@ -846,8 +848,7 @@ async fn member_status(
             ADDONS_DEADLINE.as_secs()
         )),
     }
-    let (_, log) = work_dir(spec);
-    let reporter = show.member(&spec.name, &spec.region, log);
+    let (_, reporter) = reporter(spec, show);
     let (summary, result) = cluster::up(plan, &*reporter).await;
     match result {
         Ok(()) => row.drift = Some(!summary.no_changes),

@@ -338,16 +338,20 @@ class Handler(BaseHTTPRequestHandler):
             ],
         )
 
-    def moto_json(self, method, path, body=b""):
-        """An EKS call to moto with the caller's own headers (same account)."""
+    def moto_json(self, method, path, body=b"", target=None):
+        """A JSON call to moto with the caller's own headers (same account):
+        EKS's REST calls, or with `target` an operation of a JSON-protocol
+        service (KMS, CloudWatch Logs)."""
         headers = [
             (k, v)
             for k, v in self.headers.items()
-            if k.lower() not in ("content-length", "transfer-encoding", "content-type")
+            if k.lower() not in ("content-length", "transfer-encoding", "content-type", "x-amz-target")
         ]
         headers.append(("Content-Length", str(len(body))))
         if body:
             headers.append(("Content-Type", "application/json"))
+        if target:
+            headers.append(("X-Amz-Target", target))
         status, _, data = self.upstream_call(method, path, headers, body)
         return status, (json.loads(data) if data.strip().startswith(b"{") else {})
 
@@ -564,15 +568,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send(status, data, headers)
 
     def json_call(self, target, payload):
-        """A JSON-protocol call to moto as the caller, under another target."""
-        body = json.dumps(payload).encode()
-        headers = [
-            (k, v)
-            for k, v in self.headers.items()
-            if k.lower() not in ("content-length", "transfer-encoding", "x-amz-target")
-        ]
-        headers += [("X-Amz-Target", target), ("Content-Length", str(len(body)))]
-        return self.upstream_call("POST", "/", headers, body)
+        """`target` of a JSON-protocol service, `payload` as a dict."""
+        return self.moto_json("POST", "/", json.dumps(payload).encode(), target)
 
     def update_alias(self, body):
         """Gap 14: UpdateAlias as DeleteAlias then CreateAlias. moto checks
@@ -580,15 +577,15 @@ class Handler(BaseHTTPRequestHandler):
         UpdateAlias would (though the alias is gone by then)."""
         request = json.loads(body)
         name = request.get("AliasName", "")
-        status, headers, data = self.json_call("TrentService.ListAliases", {})
-        if status == 200 and not any(a.get("AliasName") == name for a in json.loads(data).get("Aliases", [])):
+        status, answer = self.json_call("TrentService.ListAliases", {})
+        if status == 200 and not any(a.get("AliasName") == name for a in answer.get("Aliases", [])):
             return self.send_error_json(400, "NotFoundException", f"Alias {name} is not found.")
-        status, headers, data = self.json_call("TrentService.DeleteAlias", {"AliasName": name})
+        status, answer = self.json_call("TrentService.DeleteAlias", {"AliasName": name})
         if status == 200:
-            status, headers, data = self.json_call(
+            status, answer = self.json_call(
                 "TrentService.CreateAlias", {"AliasName": name, "TargetKeyId": request.get("TargetKeyId", "")}
             )
-        self.send(status, data, headers)
+        return self.send_json(status, answer)
 
     def log_group_keys(self, action, body):
         """Gap 14: serves Associate/DisassociateKmsKey, and patches
@@ -597,8 +594,8 @@ class Handler(BaseHTTPRequestHandler):
         request = json.loads(body) if body.strip() else {}
         name = request.get("logGroupName")
         if action in ("AssociateKmsKey", "DisassociateKmsKey") and name:
-            status, _, data = self.json_call("Logs_20140328.DescribeLogGroups", {"logGroupNamePrefix": name})
-            if status != 200 or not any(g.get("logGroupName") == name for g in json.loads(data).get("logGroups", [])):
+            status, found = self.json_call("Logs_20140328.DescribeLogGroups", {"logGroupNamePrefix": name})
+            if status != 200 or not any(g.get("logGroupName") == name for g in found.get("logGroups", [])):
                 self.send_error_json(400, "ResourceNotFoundException", "The specified log group does not exist.")
                 return True
             with LOCK:
